@@ -1,0 +1,226 @@
+//! Persistence for Switchyard: the [`Store`] trait, its SQLite (embedded default) and
+//! PostgreSQL (multi-node) implementations, versioned migrations, and the durable job
+//! queue with its worker runner.
+//!
+//! The trait is sliced by capability ([`KeyStore`], [`SecretStore`], [`JobQueue`],
+//! [`Admin`]); [`Store`] is their union and is what the server holds as
+//! `Arc<dyn Store>`. Every implementation passes the same conformance suite
+//! (`tests/conformance.rs`).
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use switchyard_core::apikey::{ApiKey, Scope};
+use switchyard_core::vault::Sealed;
+
+mod common;
+mod migrate;
+pub mod postgres;
+pub mod queue;
+pub mod sqlite;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod vault;
+
+pub use migrate::MigrationStatus;
+pub use queue::{Job, JobFate, JobQueue, NewJob};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("record already exists: {0}")]
+    Conflict(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Backend(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later may succeed (connection problems,
+    /// pool exhaustion, lock timeouts).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Backend(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Keyset pagination: newest first, starting strictly after `cursor` (an id).
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+/// A key to insert. `digest` is the SHA-256 of the raw key; the raw key is never stored.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub id: String,
+    pub name: String,
+    pub digest: [u8; 32],
+    pub hint: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub rotated_from: Option<String>,
+}
+
+/// A key found by digest, with the stored digest for a constant-time comparison.
+#[derive(Debug, Clone)]
+pub struct KeyMatch {
+    pub key: ApiKey,
+    pub digest: Vec<u8>,
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_key(&self, key: &NewKey) -> Result<()>;
+    /// Inserts `key` only when the store holds no key at all (bootstrap). Safe against
+    /// several nodes starting at once: at most one of them inserts.
+    async fn insert_first_key(&self, key: &NewKey) -> Result<bool>;
+    async fn find_key_by_digest(&self, digest: &[u8; 32]) -> Result<Option<KeyMatch>>;
+    async fn get_key(&self, id: &str) -> Result<Option<ApiKey>>;
+    async fn list_keys(&self, page: &Page) -> Result<Vec<ApiKey>>;
+    /// Marks a key revoked (idempotent). `None` when no such key exists.
+    async fn revoke_key(&self, id: &str, now: i64) -> Result<Option<ApiKey>>;
+    /// Atomically inserts `replacement` and makes the key `id` expire at `old_expires_at`
+    /// (or earlier, if it already expires sooner). `None` when `id` does not exist or is
+    /// revoked.
+    async fn rotate_key(
+        &self,
+        id: &str,
+        replacement: &NewKey,
+        old_expires_at: i64,
+    ) -> Result<Option<ApiKey>>;
+    async fn touch_key(&self, id: &str, now: i64) -> Result<()>;
+}
+
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Inserts or replaces the sealed value of `id`.
+    async fn put_secret(&self, id: &str, sealed: &Sealed, now: i64) -> Result<()>;
+    async fn get_secret(&self, id: &str) -> Result<Option<Sealed>>;
+    async fn delete_secret(&self, id: &str) -> Result<bool>;
+    /// Up to `limit` values sealed under a key other than `key_id`.
+    async fn secrets_not_under(&self, key_id: &str, limit: u32) -> Result<Vec<(String, Sealed)>>;
+    /// Replaces the value of `id` only if it still holds `expected` (same nonce), so a
+    /// concurrent write is never overwritten by a re-seal of older data.
+    async fn replace_secret(
+        &self,
+        id: &str,
+        expected: &Sealed,
+        new: &Sealed,
+        now: i64,
+    ) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait Admin: Send + Sync {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> Result<()>;
+    async fn migrate(&self) -> Result<Vec<MigrationStatus>>;
+    async fn migration_status(&self) -> Result<Vec<MigrationStatus>>;
+    /// Closes connections; waits for in-flight statements.
+    async fn close(&self);
+}
+
+/// Everything the hub persists.
+pub trait Store: KeyStore + SecretStore + JobQueue + Admin + std::fmt::Debug {}
+impl<T: KeyStore + SecretStore + JobQueue + Admin + std::fmt::Debug> Store for T {}
+
+/// Connection settings common to both backends.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Opens the store named by `url` (`sqlite://…` or `postgres://…`), without migrating.
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>> {
+    match Backend::of(url)? {
+        Backend::Sqlite => Ok(Arc::new(sqlite::SqliteStore::connect(url, options).await?)),
+        Backend::Postgres => Ok(Arc::new(postgres::PgStore::connect(url, options).await?)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:[redacted]{}",
+            &url[..scheme_end + 3],
+            &authority[..colon],
+            &url[scheme_end + 3 + at..]
+        ),
+        _ => url.to_string(),
+    }
+}
+
+fn scopes_from_db(s: &str) -> Result<Vec<Scope>> {
+    Scope::parse_list(s).map_err(StoreError::Corrupt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://u:p%40ss@db:5432/x"),
+            "postgres://u:[redacted]@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://u@db/x"), "postgres://u@db/x");
+        assert_eq!(
+            redact_url("sqlite://switchyard.db"),
+            "sqlite://switchyard.db"
+        );
+        assert!(matches!(
+            Backend::of("mysql://x"),
+            Err(StoreError::UnsupportedUrl(_))
+        ));
+    }
+}

@@ -1,0 +1,158 @@
+//! The multi-node store: PostgreSQL. Any number of hub processes share one database;
+//! jobs are claimed with `FOR UPDATE SKIP LOCKED`, and enqueues wake workers on every
+//! node through `LISTEN/NOTIFY`.
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres, Transaction};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::common::sql_store_impl;
+use crate::{Admin, ConnectOptions, MigrationStatus, Result};
+
+const CHANNEL: &str = "switchyard_jobs";
+const MIGRATION_LOCK: i64 = 0x5357_4d49_4752; // "SWMIGR"
+const BOOTSTRAP_LOCK: i64 = 0x5357_424f_4f54; // "SWBOOT"
+
+#[derive(Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    notify: Arc<Notify>,
+    listener: JoinHandle<()>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PgStore {
+    const MIGRATIONS: &'static [crate::migrate::Migration] = crate::migrate::POSTGRES;
+
+    const ENQUEUE: &'static str = "WITH job AS (
+            INSERT INTO jobs (kind, payload, max_attempts, run_at, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $5) RETURNING id)
+        SELECT id FROM job, pg_notify('switchyard_jobs', '') AS n";
+
+    const CLAIM: &'static str = "WITH due AS (
+            SELECT id FROM jobs WHERE state = 'ready' AND run_at <= $2
+            ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+        UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1,
+            lease_until = $1, updated_at = $2
+        FROM due WHERE jobs.id = due.id
+        RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts";
+
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let connect = PgConnectOptions::from_str(url)?.application_name("switchyard");
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await?;
+        let notify = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen(pool.clone(), notify.clone()));
+        Ok(Self {
+            pool,
+            notify,
+            listener,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn lock_bootstrap(tx: &mut Transaction<'static, Postgres>) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(BOOTSTRAP_LOCK)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn lock_migrations(conn: &mut PgConnection) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn unlock_migrations(conn: &mut PgConnection) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+}
+
+sql_store_impl!(PgStore, Postgres);
+
+/// Forwards `NOTIFY switchyard_jobs` from any node to this node's workers, reconnecting
+/// after errors. Workers also poll, so a gap while reconnecting only delays jobs.
+async fn listen(pool: PgPool, notify: Arc<Notify>) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "job notification listener cannot connect; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        loop {
+            match listener.recv().await {
+                Ok(_) => notify.notify_waiters(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "job notification listener lost its connection");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Admin for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<Vec<MigrationStatus>> {
+        self.run_migrations(true).await
+    }
+
+    async fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
+        self.run_migrations(false).await
+    }
+
+    async fn close(&self) {
+        self.listener.abort();
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,129 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! Writes go through a pool of exactly one connection, so writers queue in-process
+//! instead of contending for SQLite's lock; reads use a separate pool. Commits are
+//! `synchronous = FULL`: an acknowledged write survives a crash of the process and of
+//! the machine.
+
+use std::path::PathBuf;
+use std::str::FromStr as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+use tokio::sync::Notify;
+
+use crate::common::sql_store_impl;
+use crate::{Admin, ConnectOptions, MigrationStatus, Result};
+
+#[derive(Debug)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+    notify: Arc<Notify>,
+    path: Option<PathBuf>,
+}
+
+impl SqliteStore {
+    const MIGRATIONS: &'static [crate::migrate::Migration] = crate::migrate::SQLITE;
+
+    const ENQUEUE: &'static str =
+        "INSERT INTO jobs (kind, payload, max_attempts, run_at, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $5) RETURNING id";
+
+    const CLAIM: &'static str = "UPDATE jobs SET state = 'running', attempts = attempts + 1,
+            lease_until = $1, updated_at = $2
+        WHERE id IN (SELECT id FROM jobs WHERE state = 'ready' AND run_at <= $2
+                     ORDER BY run_at, id LIMIT $3)
+        RETURNING id, kind, payload, attempts, max_attempts";
+
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let connect = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(options.acquire_timeout)
+            .foreign_keys(true);
+        let path = connect.get_filename().to_path_buf();
+        let in_memory = path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await?;
+        // An in-memory database exists per connection: share the single one.
+        let read = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(options.max_connections.max(1))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?
+        };
+        Ok(Self {
+            write,
+            read,
+            notify: Arc::new(Notify::new()),
+            path: (!in_memory).then_some(path),
+        })
+    }
+
+    /// The database file, unless in memory.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.write
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    /// The single writer connection already serializes bootstrap inserts.
+    async fn lock_bootstrap(_tx: &mut Transaction<'static, Sqlite>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Migrations run on the single writer connection; a second process is held off by
+    /// SQLite's write lock and the primary key of `schema_migrations`.
+    async fn lock_migrations(_conn: &mut SqliteConnection) -> Result<()> {
+        Ok(())
+    }
+
+    async fn unlock_migrations(_conn: &mut SqliteConnection) -> Result<()> {
+        Ok(())
+    }
+}
+
+sql_store_impl!(SqliteStore, Sqlite);
+
+#[async_trait]
+impl Admin for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<Vec<MigrationStatus>> {
+        self.run_migrations(true).await
+    }
+
+    async fn migration_status(&self) -> Result<Vec<MigrationStatus>> {
+        self.run_migrations(false).await
+    }
+
+    async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}

@@ -1,0 +1,161 @@
+//! Throw-away databases for test suites: a SQLite file in a fresh temporary folder, or
+//! a freshly created, uniquely named PostgreSQL database on the server named by
+//! `SWITCHYARD_TEST_DATABASE_URL` (default: the local server, trust auth).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::Rng as _;
+use sqlx::Connection as _;
+
+use crate::{Backend, ConnectOptions, Store};
+
+pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A test database. Call [`TestDb::cleanup`] at the end of a test; databases left by
+/// failed runs are swept by later runs once they are an hour old.
+#[derive(Debug)]
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    pub dir: Option<PathBuf>,
+    pg_name: Option<String>,
+}
+
+fn admin_url() -> String {
+    std::env::var("SWITCHYARD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_string())
+}
+
+fn unique(prefix: &str) -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!("{prefix}_{secs}_{:08x}", rand::rng().random::<u32>())
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => Self::sqlite(),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    pub fn sqlite() -> TestDb {
+        let dir = std::env::temp_dir().join(unique("switchyard_test"));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let url = format!("sqlite://{}", dir.join("switchyard.db").display());
+        TestDb {
+            backend: Backend::Sqlite,
+            url,
+            dir: Some(dir),
+            pg_name: None,
+        }
+    }
+
+    pub async fn postgres() -> TestDb {
+        let admin = admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL test server not reachable at {} ({e}); start it or set SWITCHYARD_TEST_DATABASE_URL",
+                crate::redact_url(&admin)
+            )
+        });
+        sweep_stale(&mut conn).await;
+        let name = unique("sy_test");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let _ = conn.close().await;
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(b, _)| b)
+            .to_string();
+        TestDb {
+            backend: Backend::Postgres,
+            url: format!("{base}/{name}"),
+            dir: None,
+            pg_name: Some(name),
+        }
+    }
+
+    /// A new connection to this database, migrated.
+    pub async fn store(&self) -> Arc<dyn Store> {
+        let store = crate::connect(&self.url, &ConnectOptions::default())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    pub async fn cleanup(self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(name) = &self.pg_name {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url()).await {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
+/// Drops test databases older than an hour (left behind by aborted runs).
+async fn sweep_stale(conn: &mut sqlx::PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'sy\\_test\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for name in names {
+        let created = name.split('_').nth(2).and_then(|s| s.parse::<u64>().ok());
+        if created.is_some_and(|t| now.saturating_sub(t) > 3600) {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut *conn)
+            .await;
+        }
+    }
+}
+
+/// Declares one `#[tokio::test]` per backend for each listed async test function taking
+/// a `&TestDb`: `conformance!(keys_roundtrip, queue_claims)` makes
+/// `sqlite::keys_roundtrip` and `postgres::keys_roundtrip`.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::testing::TestDb::new($crate::Backend::Sqlite).await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::testing::TestDb::new($crate::Backend::Postgres).await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
