@@ -1,1 +1,66 @@
-fn main() {}
+//! The `switchyard` command.
+#![forbid(unsafe_code)]
+
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about = "Self-hosted integrations hub")]
+struct Cli {
+    /// Configuration file (default: ./switchyard.toml when present, or $SWITCHYARD_CONFIG).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub: HTTP API and background workers.
+    Serve(commands::ServeArgs),
+    /// Apply pending database migrations and show their status.
+    Migrate(commands::StoreArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(commands::KeysCommand),
+    /// Manage the secret vault.
+    #[command(subcommand)]
+    Vault(commands::VaultCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(commands::ConfigCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let config = cli.config.as_deref();
+        match cli.command {
+            Command::Serve(args) => commands::serve(config, args).await,
+            Command::Migrate(args) => commands::migrate(config, args).await,
+            Command::Keys(cmd) => commands::keys(config, cmd).await,
+            Command::Vault(cmd) => commands::vault(config, cmd).await,
+            Command::Config(cmd) => commands::config(config, cmd),
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -102,14 +102,17 @@ impl Keyring {
         &self.current
     }
 
+    /// The current key first, then the previous ones.
+    pub fn keys(&self) -> impl Iterator<Item = &MasterKey> {
+        std::iter::once(&self.current).chain(&self.previous)
+    }
+
     pub fn contains(&self, key_id: &str) -> bool {
         self.key(key_id).is_some()
     }
 
     fn key(&self, key_id: &str) -> Option<&MasterKey> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
-            .find(|k| k.id == key_id)
+        self.keys().find(|k| k.id == key_id)
     }
 
     /// Seals `plaintext` for the record `record_id` under the current key.

@@ -1,1 +1,204 @@
+//! The Switchyard hub as a library: configuration, the HTTP API, background workers and
+//! their wiring. The binary is a thin layer over [`Hub`]; tests start a hub on
+//! `127.0.0.1:0` the same way.
 #![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use switchyard_core::metrics::Metrics;
+use switchyard_store::queue::{Handlers, JobHandler, Worker, WorkerConfig};
+use switchyard_store::vault::Vault;
+use switchyard_store::{ConnectOptions, StoreError};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub mod auth;
+pub mod config;
+pub mod extract;
+pub mod keys;
+pub mod masterkey;
+mod middleware;
+pub mod openapi;
+pub mod problem;
+mod request_id;
+pub mod routes;
+pub mod state;
+
+pub use config::Config;
+pub use state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Config(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An opened hub: store connected and migrated, vault ready, bootstrap key made.
+#[derive(Debug)]
+pub struct Hub {
+    state: AppState,
+    bootstrap: Option<keys::CreatedKey>,
+    key_origin: masterkey::Origin,
+    handlers: Handlers,
+}
+
+impl Hub {
+    /// Connects to the configured store, applies migrations, opens the vault and, on an
+    /// empty store, creates the bootstrap admin key.
+    pub async fn open(config: Config) -> Result<Hub, ServerError> {
+        config
+            .validate()
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        let keys = masterkey::load(&config).map_err(ServerError::MasterKey)?;
+        let options = ConnectOptions {
+            max_connections: config.database.max_connections,
+            acquire_timeout: config.database.acquire_timeout.0,
+        };
+        let store = switchyard_store::connect(&config.database_url, &options).await?;
+        store.migrate().await?;
+        let bootstrap = if config.bootstrap_key {
+            keys::bootstrap(store.as_ref()).await?
+        } else {
+            None
+        };
+        let vault = Vault::new(store.clone(), keys.keyring, keys.source);
+        let state = AppState {
+            store,
+            vault,
+            metrics: Arc::new(Metrics::default()),
+            config: Arc::new(config),
+        };
+        Ok(Hub {
+            state,
+            bootstrap,
+            key_origin: keys.origin,
+            handlers: Handlers::default(),
+        })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The admin key created because the store was empty; shown once, never again.
+    pub fn bootstrap_key(&self) -> Option<&keys::CreatedKey> {
+        self.bootstrap.as_ref()
+    }
+
+    pub fn key_origin(&self) -> &masterkey::Origin {
+        &self.key_origin
+    }
+
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// Adds a job handler to the ones this hub runs.
+    pub fn with_handler(mut self, kind: &str, handler: Arc<dyn JobHandler>) -> Self {
+        self.handlers.register(kind, handler);
+        self
+    }
+
+    /// Serves HTTP on `listener` and runs background workers until `shutdown` resolves;
+    /// then stops accepting connections, lets in-flight requests and running jobs finish
+    /// (up to `http.shutdown_grace`), closes the store and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let grace = self.state.config.http.shutdown_grace.0;
+        let worker = self.state.config.queue.enabled.then(|| {
+            let q = &self.state.config.queue;
+            let config = WorkerConfig {
+                concurrency: q.concurrency,
+                lease: q.lease.0,
+                poll_interval: q.poll_interval.0,
+                backoff_base: q.backoff_base.0,
+                backoff_max: q.backoff_max.0,
+            };
+            let worker = Worker::new(
+                self.state.store.clone(),
+                self.handlers.clone(),
+                config,
+                self.state.metrics.clone(),
+            );
+            tokio::spawn(worker.run(stop_rx.clone()))
+        });
+
+        let mut http_stop = stop_rx.clone();
+        let app = self.router();
+        let server =
+            axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|stop| *stop).await;
+            });
+        let server = tokio::spawn(async move { server.await });
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; finishing in-flight requests and jobs");
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(grace, async {
+            let http = server.await;
+            if let Some(worker) = worker {
+                let _ = worker.await;
+            }
+            http
+        })
+        .await;
+        let result = match drained {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(ServerError::Io(e)),
+            Ok(Err(join)) => Err(ServerError::Io(std::io::Error::other(join))),
+            Err(_) => {
+                tracing::warn!(grace = ?grace, "shutdown grace elapsed; unfinished jobs will be retried after their lease");
+                Ok(())
+            }
+        };
+        self.state.store.close().await;
+        result
+    }
+}
+
+/// Opens a hub with `config` and serves it on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    Hub::open(config).await?.serve(listener, shutdown).await
+}
+
+/// Every route of the hub.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.http.body_limit.0;
+    let v1 = Router::new()
+        .route("/keys", get(routes::keys::list).post(routes::keys::create))
+        .route(
+            "/keys/{id}",
+            get(routes::keys::get).delete(routes::keys::revoke),
+        )
+        .route("/keys/{id}/rotate", post(routes::keys::rotate))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_key));
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .route("/openapi.json", get(openapi::document))
+        .nest("/v1", v1)
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), middleware::observe))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

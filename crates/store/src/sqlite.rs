@@ -19,6 +19,15 @@ use tokio::sync::Notify;
 use crate::common::sql_store_impl;
 use crate::{Admin, ConnectOptions, MigrationStatus, Result};
 
+/// The database file a `sqlite:` URL names; `None` for in-memory databases.
+pub fn database_path(url: &str) -> Option<PathBuf> {
+    let path = SqliteConnectOptions::from_str(url)
+        .ok()?
+        .get_filename()
+        .to_path_buf();
+    (!path.as_os_str().is_empty() && !path.to_string_lossy().contains(":memory:")).then_some(path)
+}
+
 #[derive(Debug)]
 pub struct SqliteStore {
     write: SqlitePool,

@@ -23,6 +23,11 @@ pub enum SecretError {
 /// example after another process rotated the key file).
 pub trait KeySource: Send + Sync + std::fmt::Debug {
     fn load(&self) -> Result<Keyring, String>;
+    /// Whether the keys changed since the last `load` (cheap; checked before sealing so
+    /// a rotation done by another process is picked up).
+    fn changed(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +59,9 @@ impl Vault {
 
     /// Seals and stores `value` under `id`, replacing any previous value.
     pub async fn put(&self, id: &str, value: &[u8]) -> Result<(), SecretError> {
+        if self.source.as_ref().is_some_and(|s| s.changed()) {
+            self.reload()?;
+        }
         let sealed = self.keyring().seal(id, value);
         self.store.put_secret(id, &sealed, now_ms()).await?;
         Ok(())

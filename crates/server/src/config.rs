@@ -1,0 +1,648 @@
+//! The hub's configuration: one typed struct, loaded in layers — built-in defaults, then
+//! `switchyard.toml` (or `--config PATH`), then `SWITCHYARD_*` environment variables
+//! (`__` separates nested keys: `SWITCHYARD_LOG__FORMAT=json`), then command-line flags —
+//! and validated before anything starts.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format as _, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use switchyard_core::Secret;
+use switchyard_store::{Backend, redact_url};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8760";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchyard.db";
+pub const DEFAULT_CONFIG_FILE: &str = "switchyard.toml";
+const ENV_PREFIX: &str = "SWITCHYARD_";
+/// Variables with the prefix that are not configuration keys.
+const ENV_NOT_CONFIG: &[&str] = &["SWITCHYARD_CONFIG", "SWITCHYARD_TEST_DATABASE_URL"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (embedded, single node) or `postgres://USER@HOST/DB` (multi-node).
+    pub database_url: String,
+    /// The hub's public base URL as providers and applications reach it
+    /// (e.g. `https://hooks.example.com`); used to build intake URLs.
+    pub public_url: Option<String>,
+    /// Base64 of 32 random bytes; seals provider credentials and endpoint secrets.
+    /// Required with PostgreSQL. Without it (SQLite only) a key file is generated.
+    pub master_key: Option<Secret<String>>,
+    /// Comma-separated earlier master keys, still accepted for opening values during a
+    /// rotation.
+    pub previous_master_keys: Option<Secret<String>>,
+    /// Where the generated development master key lives. Default: beside the SQLite
+    /// file, as `<database file>.master-key`.
+    pub master_key_file: Option<PathBuf>,
+    /// Create and print an admin API key when the store has none.
+    pub bootstrap_key: bool,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub queue: QueueConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `switchyard=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest accepted request body, e.g. `1MiB`, `512KiB` or a number of bytes.
+    pub body_limit: ByteSize,
+    /// Longest time a request may take before the hub answers 503.
+    pub request_timeout: HumanDuration,
+    /// Time allowed for in-flight requests and running jobs at shutdown.
+    pub shutdown_grace: HumanDuration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connection pool size (per process).
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection.
+    pub acquire_timeout: HumanDuration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Run background jobs in this process.
+    pub enabled: bool,
+    /// Jobs run at once by this process.
+    pub concurrency: usize,
+    /// How long a claimed job stays leased before another node may take it over.
+    pub lease: HumanDuration,
+    /// Safety-net poll interval; wake-ups normally arrive at once.
+    pub poll_interval: HumanDuration,
+    /// First retry delay of a failed job (doubles per attempt, with jitter).
+    pub backoff_base: HumanDuration,
+    /// Longest retry delay.
+    pub backoff_max: HumanDuration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            database_url: DEFAULT_DATABASE_URL.into(),
+            public_url: None,
+            master_key: None,
+            previous_master_keys: None,
+            master_key_file: None,
+            bootstrap_key: true,
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            queue: QueueConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: ByteSize(1024 * 1024),
+            request_timeout: HumanDuration(Duration::from_secs(30)),
+            shutdown_grace: HumanDuration(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: HumanDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            concurrency: 32,
+            lease: HumanDuration(Duration::from_secs(60)),
+            poll_interval: HumanDuration(Duration::from_secs(1)),
+            backoff_base: HumanDuration(Duration::from_secs(1)),
+            backoff_max: HumanDuration(Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// Values given as command-line flags; they override every other layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A loaded configuration and the warnings found while loading it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+    /// The config file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads all layers from the process environment.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env, overrides)
+    }
+
+    /// Loads all layers, reading variables from `env` instead of the process environment.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Loaded, ConfigError> {
+        let file = match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            Some(path) => Some(path.to_path_buf()),
+            None => env
+                .iter()
+                .find(|(k, _)| k == "SWITCHYARD_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+                .or_else(|| Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists())),
+        };
+        if let Some(path) = &file
+            && !path.exists()
+        {
+            return Err(ConfigError::MissingFile(path.clone()));
+        }
+
+        let accepted: BTreeSet<&String> = env
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with(ENV_PREFIX) && env_key(k).is_some())
+            .collect();
+        let warnings = Self::env_warnings(env);
+
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let env_values: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| accepted.contains(k))
+            .cloned()
+            .collect();
+        drop(accepted);
+        figment = figment
+            .merge(EnvLayer::new(&env_values))
+            .merge(Serialized::globals(overrides));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config.validate()?;
+        Ok(Loaded {
+            config,
+            warnings,
+            file,
+        })
+    }
+
+    /// Warnings for `SWITCHYARD_*` variables that name no configuration key.
+    pub fn env_warnings(env: &[(String, String)]) -> Vec<String> {
+        env.iter()
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with(ENV_PREFIX) && !ENV_NOT_CONFIG.contains(&name.as_str()))
+            .filter(|name| env_key(name).is_none())
+            .map(|name| {
+                format!(
+                    "ignoring unknown environment variable {name}: it names no configuration key \
+                     (nested keys use a double underscore, e.g. SWITCHYARD_LOG__FORMAT)"
+                )
+            })
+            .collect()
+    }
+
+    /// Checks what types alone cannot; every message names the key and what it expects.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if let Err(e) = Backend::of(&self.database_url) {
+            return invalid(format!("database_url: {e}"));
+        }
+        for (key, value) in [("master_key", &self.master_key)] {
+            if let Some(v) = value
+                && switchyard_core::vault::MasterKey::from_base64(v.expose()).is_err()
+            {
+                return invalid(format!(
+                    "{key}: expected the base64 encoding of 32 random bytes (generate one with `switchyard vault generate-key`)"
+                ));
+            }
+        }
+        if let Some(list) = &self.previous_master_keys {
+            for part in list.expose().split(',').filter(|p| !p.trim().is_empty()) {
+                if switchyard_core::vault::MasterKey::from_base64(part).is_err() {
+                    return invalid(
+                        "previous_master_keys: expected comma-separated base64 encodings of 32 bytes".into(),
+                    );
+                }
+            }
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid(format!(
+                "public_url: expected an http:// or https:// URL, got {url:?}"
+            ));
+        }
+        if self.http.body_limit.0 == 0 {
+            return invalid("http.body_limit: must be greater than zero".into());
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections: must be at least 1".into());
+        }
+        if self.queue.concurrency == 0 {
+            return invalid("queue.concurrency: must be at least 1".into());
+        }
+        if self.queue.lease.0 < Duration::from_secs(1) {
+            return invalid("queue.lease: must be at least 1s".into());
+        }
+        if tracing_filter_is_invalid(&self.log.level) {
+            return invalid(format!(
+                "log.level: {:?} is not a valid filter (try \"info\" or \"debug\")",
+                self.log.level
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, with every secret redacted.
+    pub fn redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = redact_url(&self.database_url);
+        toml::to_string_pretty(&shown).expect("config serializes")
+    }
+
+    pub fn backend(&self) -> Backend {
+        Backend::of(&self.database_url).expect("validated")
+    }
+}
+
+fn tracing_filter_is_invalid(level: &str) -> bool {
+    tracing_subscriber::EnvFilter::try_new(level).is_err()
+}
+
+/// The accepted `SWITCHYARD_*` variables as a configuration layer. `__` nests keys;
+/// values are read as numbers or booleans where they look like one, else as strings.
+#[derive(Debug)]
+struct EnvLayer(Dict);
+
+impl EnvLayer {
+    fn new(vars: &[(String, String)]) -> Self {
+        let mut root = Dict::new();
+        for (name, raw) in vars {
+            let key = name[ENV_PREFIX.len()..].to_ascii_lowercase();
+            let parts: Vec<&str> = key.split("__").collect();
+            let value: Value = raw.parse().unwrap_or_else(|_| Value::from(raw.clone()));
+            let mut dict = &mut root;
+            for part in &parts[..parts.len() - 1] {
+                let entry = dict
+                    .entry(part.to_string())
+                    .or_insert_with(|| Value::from(Dict::new()));
+                if entry.as_dict().is_none() {
+                    *entry = Value::from(Dict::new());
+                }
+                dict = match entry {
+                    Value::Dict(_, d) => d,
+                    _ => unreachable!("just made a dict"),
+                };
+            }
+            dict.insert(parts[parts.len() - 1].to_string(), value);
+        }
+        Self(root)
+    }
+}
+
+impl Provider for EnvLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("SWITCHYARD_* environment variables")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.0.clone()))
+    }
+}
+
+fn describe(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            let source = err
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("configuration{source}: {}", err.kind)
+            } else {
+                format!("{key}{source}: {}", err.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The configuration key a `SWITCHYARD_*` variable sets, if it names one.
+fn env_key(name: &str) -> Option<String> {
+    if ENV_NOT_CONFIG.contains(&name) {
+        return None;
+    }
+    let key = name
+        .strip_prefix(ENV_PREFIX)?
+        .to_ascii_lowercase()
+        .replace("__", ".");
+    known_keys().contains(&key).then_some(key)
+}
+
+/// Every key path of the configuration, e.g. `listen`, `log.format`.
+fn known_keys() -> BTreeSet<String> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        if let serde_json::Value::Object(map) = value {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.insert(key.clone());
+                walk(&key, v, out);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(
+        "",
+        &serde_json::to_value(Config::default()).expect("config serializes"),
+        &mut out,
+    );
+    out
+}
+
+/// A duration written as `30s`, `15m`, `24h`, `7d` (or a number of seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let secs = self.0.as_secs();
+        let text = match secs {
+            0 => format!("{}ms", self.0.as_millis()),
+            s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+            s if s % 3600 == 0 => format!("{}h", s / 3600),
+            s if s % 60 == 0 => format!("{}m", s / 60),
+            s => format!("{s}s"),
+        };
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(HumanDuration(Duration::from_secs(s))),
+            Raw::Text(t) => {
+                if let Some(ms) = t
+                    .strip_suffix("ms")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                {
+                    return Ok(HumanDuration(Duration::from_millis(ms)));
+                }
+                switchyard_core::duration::parse(&t)
+                    .map(HumanDuration)
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    }
+}
+
+/// A size in bytes, written as a number or with a unit: `512KiB`, `1MiB`, `10MB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub usize);
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.0;
+        let text = if n >= 1 << 20 && n % (1 << 20) == 0 {
+            format!("{}MiB", n >> 20)
+        } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+            format!("{}KiB", n >> 10)
+        } else {
+            n.to_string()
+        };
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(usize),
+            Text(String),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Bytes(n) => return Ok(ByteSize(n)),
+            Raw::Text(t) => t,
+        };
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let multiplier: usize = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kib" => 1 << 10,
+            "mib" => 1 << 20,
+            "gib" => 1 << 30,
+            "kb" => 1000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            _ => usize::MAX,
+        };
+        num.parse::<usize>()
+            .ok()
+            .filter(|_| multiplier != usize::MAX)
+            .and_then(|n| n.checked_mul(multiplier))
+            .map(ByteSize)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid size {text:?}: expected a number of bytes or a number with KiB, MiB, GiB, KB, MB or GB"
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn temp_file(name: &str, content: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("switchyard_cfg_{}_{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("switchyard.toml");
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_without_any_layer() {
+        let loaded = Config::load_from(None, &[], &Overrides::default()).unwrap();
+        assert_eq!(loaded.config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(loaded.config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(loaded.config.http.body_limit, ByteSize(1 << 20));
+        assert!(loaded.warnings.is_empty());
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let file = temp_file(
+            "layers",
+            "listen = \"127.0.0.1:9000\"\ndatabase_url = \"sqlite://from-file.db\"\n[log]\nformat = \"json\"\n[http]\nbody_limit = \"2MiB\"\n",
+        );
+        let vars = env(&[
+            ("SWITCHYARD_DATABASE_URL", "postgres://u:pw@db/sy"),
+            ("SWITCHYARD_QUEUE__CONCURRENCY", "7"),
+            ("SWITCHYARD_QUEUE__LEASE", "2m"),
+        ]);
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9100".into()),
+            database_url: None,
+        };
+        let c = Config::load_from(Some(&file), &vars, &flags)
+            .unwrap()
+            .config;
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9100", "flag beats file");
+        assert_eq!(c.database_url, "postgres://u:pw@db/sy", "env beats file");
+        assert_eq!(c.log.format, LogFormat::Json, "file beats default");
+        assert_eq!(c.http.body_limit, ByteSize(2 << 20));
+        assert_eq!(c.queue.concurrency, 7);
+        assert_eq!(c.queue.lease, HumanDuration(Duration::from_secs(120)));
+        let shown = c.redacted_toml();
+        assert!(shown.contains("postgres://u:[redacted]@db/sy"), "{shown}");
+        assert!(!shown.contains("pw@"));
+    }
+
+    #[test]
+    fn unknown_env_variables_warn_and_are_ignored() {
+        let vars = env(&[
+            ("SWITCHYARD_LISTN", "x"),
+            ("SWITCHYARD_LOG_FORMAT", "json"),
+            ("SWITCHYARD_TEST_DATABASE_URL", "x"),
+        ]);
+        let loaded = Config::load_from(None, &vars, &Overrides::default()).unwrap();
+        assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+        assert!(loaded.warnings[0].contains("SWITCHYARD_LISTN"));
+        assert!(loaded.warnings[1].contains("SWITCHYARD_LOG_FORMAT"));
+        assert_eq!(loaded.config.log.format, LogFormat::Human);
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_expectation() {
+        let err = |vars: &[(&str, &str)]| {
+            Config::load_from(None, &env(vars), &Overrides::default())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&[("SWITCHYARD_LISTEN", "nowhere")]);
+        assert!(e.contains("listen") && e.contains("SWITCHYARD_"), "{e}");
+        let e = err(&[("SWITCHYARD_DATABASE_URL", "mysql://x")]);
+        assert!(
+            e.starts_with("database_url:") && e.contains("sqlite://"),
+            "{e}"
+        );
+        let e = err(&[("SWITCHYARD_MASTER_KEY", "c2hvcnQ=")]);
+        assert!(e.starts_with("master_key:") && e.contains("32"), "{e}");
+        assert!(!e.contains("c2hvcnQ"), "the secret is not echoed: {e}");
+        let e = err(&[("SWITCHYARD_HTTP__BODY_LIMIT", "lots")]);
+        assert!(e.contains("http.body_limit") && e.contains("MiB"), "{e}");
+        let e = err(&[("SWITCHYARD_QUEUE__LEASE", "soon")]);
+        assert!(e.contains("queue.lease") && e.contains("24h"), "{e}");
+        let e = err(&[("SWITCHYARD_LOG__FORMAT", "xml")]);
+        assert!(e.contains("log.format") && e.contains("json"), "{e}");
+        let file = temp_file("unknown", "listen = \"127.0.0.1:1\"\nlisten_port = 3\n");
+        let e = Config::load_from(Some(&file), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen_port"), "{e}");
+        let missing = Config::load_from(
+            Some(Path::new("/nonexistent/sy.toml")),
+            &[],
+            &Overrides::default(),
+        );
+        assert!(matches!(missing, Err(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_show() {
+        let key = switchyard_core::vault::MasterKey::generate();
+        let vars = env(&[("SWITCHYARD_MASTER_KEY", key.to_base64().expose())]);
+        let c = Config::load_from(None, &vars, &Overrides::default())
+            .unwrap()
+            .config;
+        let shown = c.redacted_toml();
+        assert!(shown.contains("master_key = \"[redacted]\""), "{shown}");
+        assert!(!shown.contains(key.to_base64().expose().as_str()));
+    }
+}

@@ -1,0 +1,17 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use switchyard_core::metrics::Metrics;
+use switchyard_store::Store;
+use switchyard_store::vault::Vault;
+
+use crate::config::Config;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub vault: Vault,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<Config>,
+}
