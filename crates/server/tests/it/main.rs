@@ -2,6 +2,7 @@
 //! a fresh PostgreSQL database and talks to it with a plain HTTP client.
 
 mod api;
+mod crash;
 mod keys;
 mod lifecycle;
 
