@@ -67,10 +67,8 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
     let base = format!("http://{listen}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = reqwest::blocking_get(&format!("{base}/healthz")) {
-            if r == 200 {
-                break;
-            }
+        if reqwest::blocking_get(&format!("{base}/healthz")) == Ok(200) {
+            break;
         }
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();

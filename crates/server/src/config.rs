@@ -477,9 +477,9 @@ pub struct ByteSize(pub usize);
 impl Serialize for ByteSize {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let n = self.0;
-        let text = if n >= 1 << 20 && n % (1 << 20) == 0 {
+        let text = if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
             format!("{}MiB", n >> 20)
-        } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
             format!("{}KiB", n >> 10)
         } else {
             n.to_string()

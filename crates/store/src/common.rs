@@ -283,13 +283,20 @@ macro_rules! sql_store_impl {
                 Ok(jobs)
             }
 
-            async fn complete(&self, job: &$crate::queue::Job) -> $crate::Result<bool> {
-                let done = ::sqlx::query("DELETE FROM jobs WHERE id = $1 AND attempts = $2 AND state = 'running'")
-                    .bind(job.id)
-                    .bind(job.attempts)
-                    .execute(self.writer())
-                    .await?;
-                Ok(done.rows_affected() == 1)
+            async fn complete_many(&self, jobs: &[$crate::queue::Job]) -> $crate::Result<Vec<bool>> {
+                let mut tx = self.writer().begin().await?;
+                let mut done = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    let deleted =
+                        ::sqlx::query("DELETE FROM jobs WHERE id = $1 AND attempts = $2 AND state = 'running'")
+                            .bind(job.id)
+                            .bind(job.attempts)
+                            .execute(&mut *tx)
+                            .await?;
+                    done.push(deleted.rows_affected() == 1);
+                }
+                tx.commit().await?;
+                Ok(done)
             }
 
             async fn fail(

@@ -15,7 +15,7 @@ use rand::Rng as _;
 use serde::Serialize;
 use switchyard_core::metrics::Metrics;
 use switchyard_core::time::now_ms;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::{Result, Store};
@@ -86,8 +86,13 @@ pub trait JobQueue: Send + Sync {
     /// Leases up to `limit` due jobs until `now + lease`, oldest due first. Jobs leased by
     /// another worker are skipped, never waited on.
     async fn claim(&self, limit: u32, lease: Duration, now: i64) -> Result<Vec<Job>>;
+    /// Removes finished jobs in one transaction (one commit for the whole batch). For
+    /// each job, `false` if its lease was lost.
+    async fn complete_many(&self, jobs: &[Job]) -> Result<Vec<bool>>;
     /// Removes a finished job. `false` if the lease was lost.
-    async fn complete(&self, job: &Job) -> Result<bool>;
+    async fn complete(&self, job: &Job) -> Result<bool> {
+        Ok(self.complete_many(std::slice::from_ref(job)).await?.first().copied().unwrap_or(false))
+    }
     /// Records a failure: the job runs again at `retry_at`, or becomes `dead` when its
     /// attempts are spent or `permanent` is set.
     async fn fail(&self, job: &Job, error: &str, retry_at: i64, permanent: bool)
@@ -190,6 +195,11 @@ pub fn backoff(config: &WorkerConfig, attempts: i32) -> Duration {
         .mul_f64(rand::rng().random::<f64>())
 }
 
+type Completion = (Job, oneshot::Sender<Result<bool, String>>);
+
+/// Most completions recorded in one transaction.
+const COMPLETION_BATCH: usize = 512;
+
 /// Runs jobs from a store with registered handlers until shut down.
 #[derive(Debug, Clone)]
 pub struct Worker {
@@ -197,6 +207,8 @@ pub struct Worker {
     handlers: Arc<Handlers>,
     config: WorkerConfig,
     metrics: Arc<Metrics>,
+    /// Inside [`Worker::run`]: completions are recorded in batches (group commit).
+    completions: Option<mpsc::Sender<Completion>>,
 }
 
 impl Worker {
@@ -211,7 +223,40 @@ impl Worker {
             handlers: Arc::new(handlers),
             config,
             metrics,
+            completions: None,
         }
+    }
+
+    /// Records completions handed over by running jobs, as many per transaction as are
+    /// waiting. A job's run ends only once its completion is committed.
+    async fn record_completions(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Completion>) {
+        let mut batch = Vec::with_capacity(COMPLETION_BATCH);
+        while rx.recv_many(&mut batch, COMPLETION_BATCH).await > 0 {
+            let jobs: Vec<Job> = batch.iter().map(|(job, _)| job.clone()).collect();
+            match store.complete_many(&jobs).await {
+                Ok(results) => {
+                    for ((_, reply), done) in batch.drain(..).zip(results) {
+                        let _ = reply.send(Ok(done));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for (_, reply) in batch.drain(..) {
+                        let _ = reply.send(Err(message.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn complete(&self, job: &Job) -> Result<bool, String> {
+        let Some(completions) = &self.completions else {
+            return self.store.complete(job).await.map_err(|e| e.to_string());
+        };
+        let stopped = || "completion recorder stopped".to_string();
+        let (reply, answer) = oneshot::channel();
+        completions.send((job.clone(), reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Claims and runs every job due now, once, and waits for them. For tests and tools
@@ -233,7 +278,10 @@ impl Worker {
 
     /// The worker loop. Returns after `shutdown` turns true and every running job has
     /// finished (their outcome recorded).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let (completions, pending) = mpsc::channel(COMPLETION_BATCH * 4);
+        let recorder = tokio::spawn(Self::record_completions(self.store.clone(), pending));
+        self.completions = Some(completions);
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let notify = self.store.job_notifier();
         let mut last_reclaim = 0i64;
@@ -306,6 +354,8 @@ impl Worker {
             }
         }
         while running.join_next().await.is_some() {}
+        drop(self);
+        let _ = recorder.await;
     }
 
     async fn run_one(&self, job: Job) {
@@ -321,7 +371,7 @@ impl Worker {
             .job_duration
             .observe(&[&job.kind], started.elapsed().as_secs_f64());
         let label = match outcome {
-            Ok(()) => match self.store.complete(&job).await {
+            Ok(()) => match self.complete(&job).await {
                 Ok(true) => "completed",
                 Ok(false) => "lost_lease",
                 Err(e) => {

@@ -95,17 +95,18 @@ impl TestDb {
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }
-        if let Some(name) = &self.pg_name {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url()).await {
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-                let _ = conn.close().await;
-            }
+        if let Some(name) = &self.pg_name
+            && let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url()).await
+        {
+            drop_database(&mut conn, name).await;
+            let _ = conn.close().await;
         }
     }
+}
+
+async fn drop_database(conn: &mut sqlx::PgConnection, name: &str) {
+    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(conn).await;
 }
 
 /// Drops test databases older than an hour (left behind by aborted runs).
@@ -122,11 +123,7 @@ async fn sweep_stale(conn: &mut sqlx::PgConnection) {
     for name in names {
         let created = name.split('_').nth(2).and_then(|s| s.parse::<u64>().ok());
         if created.is_some_and(|t| now.saturating_sub(t) > 3600) {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut *conn)
-            .await;
+            drop_database(conn, &name).await;
         }
     }
 }

@@ -1,0 +1,29 @@
+//! Switchyard benchmarks. Each prints its figures beside a baseline measured in the same
+//! run on the same machine, so ratios stay meaningful across machines.
+//!
+//! `cargo run --release -p switchyard-bench -- queue [--jobs N] [--backend sqlite|postgres|both]`
+#![forbid(unsafe_code)]
+
+mod queue;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "Switchyard benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Durable job queue: jobs enqueued and completed per second.
+    Queue(queue::Args),
+}
+
+#[tokio::main]
+async fn main() {
+    match Cli::parse().bench {
+        Bench::Queue(args) => queue::run(args).await,
+    }
+}
