@@ -44,15 +44,27 @@ pub async fn run(args: Args) {
         "postgres" => vec![Backend::Postgres],
         _ => vec![Backend::Sqlite, Backend::Postgres],
     };
-    println!("queue benchmark: {} jobs, {} producers, worker concurrency {}", args.jobs, args.concurrency, args.concurrency);
+    println!(
+        "queue benchmark: {} jobs, {} producers, worker concurrency {}",
+        args.jobs, args.concurrency, args.concurrency
+    );
     for backend in backends {
         let baseline = baseline(backend, &args).await;
         let (enqueue, drain, total) = queue(backend, &args).await;
         let n = args.jobs as f64;
         println!("{backend:?}:");
-        println!("  baseline insert+delete   {:>9.0} pairs/s", n / baseline.as_secs_f64());
-        println!("  enqueue                  {:>9.0} jobs/s", n / enqueue.as_secs_f64());
-        println!("  claim+run+complete       {:>9.0} jobs/s", n / drain.as_secs_f64());
+        println!(
+            "  baseline insert+delete   {:>9.0} pairs/s",
+            n / baseline.as_secs_f64()
+        );
+        println!(
+            "  enqueue                  {:>9.0} jobs/s",
+            n / enqueue.as_secs_f64()
+        );
+        println!(
+            "  claim+run+complete       {:>9.0} jobs/s",
+            n / drain.as_secs_f64()
+        );
         println!(
             "  enqueued+completed       {:>9.0} jobs/s   ({:.2}x baseline)",
             n / total.as_secs_f64(),
@@ -66,10 +78,17 @@ async fn produce(store: Arc<dyn switchyard_store::Store>, args: &Args) {
     let mut tasks = Vec::new();
     for p in 0..args.concurrency {
         let store = store.clone();
-        let count = if p == 0 { per + args.jobs % args.concurrency } else { per };
+        let count = if p == 0 {
+            per + args.jobs % args.concurrency
+        } else {
+            per
+        };
         tasks.push(tokio::spawn(async move {
             for i in 0..count {
-                store.enqueue(&NewJob::now("noop", format!("{p}-{i}"))).await.unwrap();
+                store
+                    .enqueue(&NewJob::now("noop", format!("{p}-{i}")))
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -88,8 +107,16 @@ async fn queue(backend: Backend, args: &Args) -> (Duration, Duration, Duration) 
 
     let mut handlers = Handlers::default();
     handlers.register("noop", Arc::new(Noop));
-    let config = WorkerConfig { concurrency: args.concurrency, ..WorkerConfig::default() };
-    let worker = Worker::new(store.clone(), handlers, config, Arc::new(Metrics::default()));
+    let config = WorkerConfig {
+        concurrency: args.concurrency,
+        ..WorkerConfig::default()
+    };
+    let worker = Worker::new(
+        store.clone(),
+        handlers,
+        config,
+        Arc::new(Metrics::default()),
+    );
     let (stop, stopped) = watch::channel(false);
     let drain_started = Instant::now();
     let running = tokio::spawn(worker.run(stopped));
@@ -113,27 +140,41 @@ async fn baseline(backend: Backend, args: &Args) -> Duration {
     let started;
     match backend {
         Backend::Sqlite => {
-            use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+            use sqlx::sqlite::{
+                SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+            };
             use std::str::FromStr as _;
             let opts = SqliteConnectOptions::from_str(&db.url)
                 .unwrap()
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full);
-            let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap();
-            sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)").execute(&pool).await.unwrap();
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await
+                .unwrap();
+            sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+                .execute(&pool)
+                .await
+                .unwrap();
             started = Instant::now();
             let mut tasks = Vec::new();
             for p in 0..args.concurrency {
                 let pool = pool.clone();
                 tasks.push(tokio::spawn(async move {
                     for i in 0..per {
-                        let id: i64 = sqlx::query_scalar("INSERT INTO t (v) VALUES ($1) RETURNING id")
-                            .bind(format!("{p}-{i}"))
-                            .fetch_one(&pool)
+                        let id: i64 =
+                            sqlx::query_scalar("INSERT INTO t (v) VALUES ($1) RETURNING id")
+                                .bind(format!("{p}-{i}"))
+                                .fetch_one(&pool)
+                                .await
+                                .unwrap();
+                        sqlx::query("DELETE FROM t WHERE id = $1")
+                            .bind(id)
+                            .execute(&pool)
                             .await
                             .unwrap();
-                        sqlx::query("DELETE FROM t WHERE id = $1").bind(id).execute(&pool).await.unwrap();
                     }
                 }));
             }
@@ -148,19 +189,27 @@ async fn baseline(backend: Backend, args: &Args) -> Duration {
                 .connect(&db.url)
                 .await
                 .unwrap();
-            sqlx::query("CREATE TABLE t (id BIGSERIAL PRIMARY KEY, v TEXT)").execute(&pool).await.unwrap();
+            sqlx::query("CREATE TABLE t (id BIGSERIAL PRIMARY KEY, v TEXT)")
+                .execute(&pool)
+                .await
+                .unwrap();
             started = Instant::now();
             let mut tasks = Vec::new();
             for p in 0..args.concurrency {
                 let pool = pool.clone();
                 tasks.push(tokio::spawn(async move {
                     for i in 0..per {
-                        let id: i64 = sqlx::query_scalar("INSERT INTO t (v) VALUES ($1) RETURNING id")
-                            .bind(format!("{p}-{i}"))
-                            .fetch_one(&pool)
+                        let id: i64 =
+                            sqlx::query_scalar("INSERT INTO t (v) VALUES ($1) RETURNING id")
+                                .bind(format!("{p}-{i}"))
+                                .fetch_one(&pool)
+                                .await
+                                .unwrap();
+                        sqlx::query("DELETE FROM t WHERE id = $1")
+                            .bind(id)
+                            .execute(&pool)
                             .await
                             .unwrap();
-                        sqlx::query("DELETE FROM t WHERE id = $1").bind(id).execute(&pool).await.unwrap();
                     }
                 }));
             }

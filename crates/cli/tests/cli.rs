@@ -19,7 +19,11 @@ fn empty_dir() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A `switchyard` command in `dir` with no inherited SWITCHYARD_* variables.
@@ -72,7 +76,12 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
         }
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             panic!("serve exited with {status}: {err}");
         }
         assert!(Instant::now() < deadline, "serve did not come up");
@@ -93,7 +102,10 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
     if let Ok(line) = rx.recv_timeout(Duration::from_millis(500))
         && line.starts_with("Bootstrap admin API key")
     {
-        key = rx.recv_timeout(Duration::from_secs(5)).ok().map(|k| k.trim().to_string());
+        key = rx
+            .recv_timeout(Duration::from_secs(5))
+            .ok()
+            .map(|k| k.trim().to_string());
     }
     Served { child, base, key }
 }
@@ -101,12 +113,23 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
 mod reqwest {
     //! Minimal blocking HTTP for a test that drives processes.
     pub fn blocking_get(url: &str) -> Result<u16, String> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async { ::reqwest::get(url).await.map(|r| r.status().as_u16()).map_err(|e| e.to_string()) })
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            ::reqwest::get(url)
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| e.to_string())
+        })
     }
 
     pub fn call(method: &str, url: &str, key: Option<&str>) -> (u16, String, String) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let client = ::reqwest::Client::new();
             let mut req = client.request(method.parse().unwrap(), url);
@@ -115,7 +138,11 @@ mod reqwest {
             }
             let r = req.send().await.unwrap();
             let status = r.status().as_u16();
-            let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
             (status, ct, r.text().await.unwrap())
         })
     }
@@ -137,17 +164,28 @@ fn terminate(mut served: Served) -> std::process::ExitStatus {
 fn first_start_in_an_empty_directory(env: &[(&str, &str)]) {
     let dir = empty_dir();
     let served = serve(&dir, env);
-    let key = served.key.clone().expect("a bootstrap key is printed on first start");
+    let key = served
+        .key
+        .clone()
+        .expect("a bootstrap key is printed on first start");
     assert!(key.starts_with("sk_") && key.len() >= 46, "{key}");
     let (status, _, _) = reqwest::call("GET", &format!("{}/readyz", served.base), None);
     assert_eq!(status, 200);
     let (status, _, body) = reqwest::call("GET", &format!("{}/v1/keys", served.base), Some(&key));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"bootstrap\""));
-    let (status, content_type, body) = reqwest::call("GET", &format!("{}/v1/keys", served.base), None);
-    assert_eq!((status, content_type.as_str()), (401, "application/problem+json"), "{body}");
+    let (status, content_type, body) =
+        reqwest::call("GET", &format!("{}/v1/keys", served.base), None);
+    assert_eq!(
+        (status, content_type.as_str()),
+        (401, "application/problem+json"),
+        "{body}"
+    );
     let status = terminate(served);
-    assert!(status.success(), "SIGTERM ends serve with exit 0, got {status}");
+    assert!(
+        status.success(),
+        "SIGTERM ends serve with exit 0, got {status}"
+    );
 
     // A second start prints no key.
     let again = serve(&dir, env);
@@ -168,9 +206,17 @@ fn serve_on_postgres() {
     let master = MasterKey::generate();
     let dir = empty_dir();
     // Without a master key PostgreSQL is refused with a clear message.
-    let refused = run(&dir, &[("SWITCHYARD_DATABASE_URL", &db.url)], &["serve", "--listen", "127.0.0.1:0"]);
+    let refused = run(
+        &dir,
+        &[("SWITCHYARD_DATABASE_URL", &db.url)],
+        &["serve", "--listen", "127.0.0.1:0"],
+    );
     assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("SWITCHYARD_MASTER_KEY"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("SWITCHYARD_MASTER_KEY"),
+        "{}",
+        stderr(&refused)
+    );
     first_start_in_an_empty_directory(&[
         ("SWITCHYARD_DATABASE_URL", &db.url),
         ("SWITCHYARD_MASTER_KEY", master.to_base64().expose()),
@@ -181,10 +227,20 @@ fn serve_on_postgres() {
 #[test]
 fn keys_commands_print_raw_keys_only_where_asked() {
     let dir = empty_dir();
-    let created = run(&dir, &[], &["keys", "create", "--name", "ci", "--scope", "events", "--scope", "read"]);
+    let created = run(
+        &dir,
+        &[],
+        &[
+            "keys", "create", "--name", "ci", "--scope", "events", "--scope", "read",
+        ],
+    );
     assert!(created.status.success(), "{}", stderr(&created));
     let raw = stdout(&created);
-    assert_eq!(raw.lines().count(), 1, "stdout holds the key alone: {raw:?}");
+    assert_eq!(
+        raw.lines().count(),
+        1,
+        "stdout holds the key alone: {raw:?}"
+    );
     let raw = raw.trim().to_string();
     assert!(raw.starts_with("sk_") && raw.len() >= 46);
 
@@ -206,12 +262,21 @@ fn keys_commands_print_raw_keys_only_where_asked() {
     let revoked = run(&dir, &[], &["keys", "revoke", &id]);
     assert!(revoked.status.success());
     let table = stdout(&run(&dir, &[], &["keys", "list"]));
-    assert!(table.lines().any(|l| l.starts_with(&id) && l.contains("revoked")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("revoked")),
+        "{table}"
+    );
 
     let missing = run(&dir, &[], &["keys", "revoke", "key_nope"]);
     assert!(!missing.status.success());
     assert!(stderr(&missing).contains("no API key"));
-    let bad_scope = run(&dir, &[], &["keys", "create", "--name", "x", "--scope", "root"]);
+    let bad_scope = run(
+        &dir,
+        &[],
+        &["keys", "create", "--name", "x", "--scope", "root"],
+    );
     assert!(!bad_scope.status.success());
     assert!(stderr(&bad_scope).contains("unknown scope"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -220,13 +285,20 @@ fn keys_commands_print_raw_keys_only_where_asked() {
 #[test]
 fn config_show_layers_and_redacts() {
     let dir = empty_dir();
-    std::fs::write(dir.join("switchyard.toml"), "listen = \"127.0.0.1:9999\"\n[log]\nformat = \"json\"\n").unwrap();
+    std::fs::write(
+        dir.join("switchyard.toml"),
+        "listen = \"127.0.0.1:9999\"\n[log]\nformat = \"json\"\n",
+    )
+    .unwrap();
     let master = MasterKey::generate();
     let out = run(
         &dir,
         &[
             ("SWITCHYARD_MASTER_KEY", master.to_base64().expose()),
-            ("SWITCHYARD_DATABASE_URL", "postgres://app:s3cret@db.internal/hub"),
+            (
+                "SWITCHYARD_DATABASE_URL",
+                "postgres://app:s3cret@db.internal/hub",
+            ),
             ("SWITCHYARD_LOG__LEVEL", "debug"),
             ("SWITCHYARD_LISTN", "typo"),
         ],
@@ -239,11 +311,22 @@ fn config_show_layers_and_redacts() {
     assert!(shown.contains("level = \"debug\""));
     assert!(shown.contains("postgres://app:[redacted]@db.internal/hub"));
     assert!(!shown.contains("s3cret") && !shown.contains(master.to_base64().expose().as_str()));
-    assert!(stderr(&out).contains("SWITCHYARD_LISTN"), "unknown variables are warned about");
+    assert!(
+        stderr(&out).contains("SWITCHYARD_LISTN"),
+        "unknown variables are warned about"
+    );
 
-    let bad = run(&dir, &[("SWITCHYARD_QUEUE__CONCURRENCY", "many")], &["config", "show"]);
+    let bad = run(
+        &dir,
+        &[("SWITCHYARD_QUEUE__CONCURRENCY", "many")],
+        &["config", "show"],
+    );
     assert!(!bad.status.success());
-    assert!(stderr(&bad).contains("queue.concurrency"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("queue.concurrency"),
+        "{}",
+        stderr(&bad)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -255,13 +338,18 @@ fn master_key_rotation_with_the_generated_key_file() {
     assert!(terminate(served).success());
     let key_file = dir.join("switchyard.db.master-key");
     let mode = std::fs::metadata(&key_file).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = format!("sqlite://{}", dir.join("switchyard.db").display());
     let old = std::fs::read_to_string(&key_file).unwrap();
     let old_key = MasterKey::from_base64(old.lines().next().unwrap()).unwrap();
     rt.block_on(async {
-        let store = switchyard_store::connect(&url, &Default::default()).await.unwrap();
+        let store = switchyard_store::connect(&url, &Default::default())
+            .await
+            .unwrap();
         let vault = switchyard_store::vault::Vault::new(
             store.clone(),
             switchyard_core::vault::Keyring::new(old_key.clone(), vec![]),
@@ -273,13 +361,23 @@ fn master_key_rotation_with_the_generated_key_file() {
 
     let out = run(&dir, &[], &["vault", "rotate-master-key"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("re-sealed 1 secret"), "{}", stderr(&out));
-    let lines: Vec<String> = std::fs::read_to_string(&key_file).unwrap().lines().map(String::from).collect();
+    assert!(
+        stderr(&out).contains("re-sealed 1 secret"),
+        "{}",
+        stderr(&out)
+    );
+    let lines: Vec<String> = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     assert_eq!(lines.len(), 2, "new key first, old key kept as previous");
     assert_eq!(lines[1], old.trim());
     let new_key = MasterKey::from_base64(&lines[0]).unwrap();
     rt.block_on(async {
-        let store = switchyard_store::connect(&url, &Default::default()).await.unwrap();
+        let store = switchyard_store::connect(&url, &Default::default())
+            .await
+            .unwrap();
         let sealed = store.get_secret("sec_a").await.unwrap().unwrap();
         assert_eq!(sealed.key_id, new_key.id());
         let only_new = switchyard_store::vault::Vault::new(
@@ -287,7 +385,10 @@ fn master_key_rotation_with_the_generated_key_file() {
             switchyard_core::vault::Keyring::new(new_key, vec![]),
             None,
         );
-        assert_eq!(only_new.get("sec_a").await.unwrap().unwrap().expose(), b"provider-token");
+        assert_eq!(
+            only_new.get("sec_a").await.unwrap().unwrap().expose(),
+            b"provider-token"
+        );
         store.close().await;
     });
     let generated = run(&dir, &[], &["vault", "generate-key"]);

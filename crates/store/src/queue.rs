@@ -91,7 +91,12 @@ pub trait JobQueue: Send + Sync {
     async fn complete_many(&self, jobs: &[Job]) -> Result<Vec<bool>>;
     /// Removes a finished job. `false` if the lease was lost.
     async fn complete(&self, job: &Job) -> Result<bool> {
-        Ok(self.complete_many(std::slice::from_ref(job)).await?.first().copied().unwrap_or(false))
+        Ok(self
+            .complete_many(std::slice::from_ref(job))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
     }
     /// Records a failure: the job runs again at `retry_at`, or becomes `dead` when its
     /// attempts are spent or `permanent` is set.
@@ -255,7 +260,10 @@ impl Worker {
         };
         let stopped = || "completion recorder stopped".to_string();
         let (reply, answer) = oneshot::channel();
-        completions.send((job.clone(), reply)).await.map_err(|_| stopped())?;
+        completions
+            .send((job.clone(), reply))
+            .await
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 

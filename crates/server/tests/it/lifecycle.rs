@@ -41,7 +41,10 @@ async fn bootstrap_key_only_on_an_empty_store(backend: Backend) {
 #[tokio::test]
 async fn postgres_requires_a_master_key() {
     let db = TestDb::new(Backend::Postgres).await;
-    let config = Config { database_url: db.url.clone(), ..Config::default() };
+    let config = Config {
+        database_url: db.url.clone(),
+        ..Config::default()
+    };
     let err = Hub::open(config).await.unwrap_err().to_string();
     assert!(err.contains("SWITCHYARD_MASTER_KEY"), "{err}");
     db.cleanup().await;

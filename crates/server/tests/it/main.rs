@@ -31,7 +31,10 @@ pub struct TestApp {
 }
 
 pub fn config_for(db: &TestDb) -> Config {
-    let mut config = Config { database_url: db.url.clone(), ..Config::default() };
+    let mut config = Config {
+        database_url: db.url.clone(),
+        ..Config::default()
+    };
     config.log.level = "warn".into();
     config.queue.poll_interval.0 = std::time::Duration::from_millis(200);
     match db.backend {
