@@ -499,7 +499,13 @@ async fn queue_backs_off_then_dead_letters(db: &TestDb) {
     let mut handlers = Handlers::default();
     handlers.register("flaky", handler.clone());
     let metrics = Arc::new(Metrics::default());
-    let worker = Worker::new(store.clone(), handlers, fast_config(), metrics.clone());
+    // Backoff of 300–600 ms: long enough to observe, short enough to wait out.
+    let config = WorkerConfig {
+        backoff_base: Duration::from_millis(300),
+        backoff_max: Duration::from_millis(600),
+        ..fast_config()
+    };
+    let worker = Worker::new(store.clone(), handlers, config, metrics.clone());
     let retried = store
         .enqueue(&NewJob {
             max_attempts: 3,
@@ -514,6 +520,7 @@ async fn queue_backs_off_then_dead_letters(db: &TestDb) {
 
     // First round: both run once; the permanent failure is dead at once, the other is
     // scheduled in the future (backoff), so an immediate second round finds nothing.
+    let before = now_ms();
     assert_eq!(worker.run_due().await.unwrap(), 2);
     assert_eq!(
         worker.run_due().await.unwrap(),
@@ -521,7 +528,10 @@ async fn queue_backs_off_then_dead_letters(db: &TestDb) {
         "backoff delays the retry"
     );
     let due = store.next_due().await.unwrap().expect("retry scheduled");
-    assert!(due > now_ms() - 5, "retry is in the future");
+    assert!(
+        due >= before + 150,
+        "retry waits at least half the base backoff"
+    );
 
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(worker.clone().run(stopped));
