@@ -134,16 +134,44 @@ async fn queue(backend: Backend, args: &Args) -> (Duration, Duration, Duration) 
     (enqueued, drained, enqueued + drained)
 }
 
+/// `concurrency` tasks each committing `per` INSERT + DELETE pairs on `pool`.
+macro_rules! insert_delete_pairs {
+    ($pool:expr, $concurrency:expr, $per:expr) => {{
+        let mut tasks = Vec::new();
+        for p in 0..$concurrency {
+            let pool = $pool.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..$per {
+                    let id: i64 = sqlx::query_scalar("INSERT INTO t (v) VALUES ($1) RETURNING id")
+                        .bind(format!("{p}-{i}"))
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                    sqlx::query("DELETE FROM t WHERE id = $1")
+                        .bind(id)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }};
+}
+
 async fn baseline(backend: Backend, args: &Args) -> Duration {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    use std::str::FromStr as _;
+
     let db = TestDb::new(backend).await;
     let per = args.jobs / args.concurrency;
-    let started;
-    match backend {
+    let elapsed = match backend {
         Backend::Sqlite => {
-            use sqlx::sqlite::{
-                SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-            };
-            use std::str::FromStr as _;
+            // The same settings as the store: WAL, synchronous FULL, one writer.
             let opts = SqliteConnectOptions::from_str(&db.url)
                 .unwrap()
                 .create_if_missing(true)
@@ -158,30 +186,11 @@ async fn baseline(backend: Backend, args: &Args) -> Duration {
                 .execute(&pool)
                 .await
                 .unwrap();
-            started = Instant::now();
-            let mut tasks = Vec::new();
-            for p in 0..args.concurrency {
-                let pool = pool.clone();
-                tasks.push(tokio::spawn(async move {
-                    for i in 0..per {
-                        let id: i64 =
-                            sqlx::query_scalar("INSERT INTO t (v) VALUES ($1) RETURNING id")
-                                .bind(format!("{p}-{i}"))
-                                .fetch_one(&pool)
-                                .await
-                                .unwrap();
-                        sqlx::query("DELETE FROM t WHERE id = $1")
-                            .bind(id)
-                            .execute(&pool)
-                            .await
-                            .unwrap();
-                    }
-                }));
-            }
-            for t in tasks {
-                t.await.unwrap();
-            }
+            let started = Instant::now();
+            insert_delete_pairs!(pool, args.concurrency, per);
+            let elapsed = started.elapsed();
             pool.close().await;
+            elapsed
         }
         Backend::Postgres => {
             let pool = sqlx::postgres::PgPoolOptions::new()
@@ -193,34 +202,18 @@ async fn baseline(backend: Backend, args: &Args) -> Duration {
                 .execute(&pool)
                 .await
                 .unwrap();
-            started = Instant::now();
-            let mut tasks = Vec::new();
-            for p in 0..args.concurrency {
-                let pool = pool.clone();
-                tasks.push(tokio::spawn(async move {
-                    for i in 0..per {
-                        let id: i64 =
-                            sqlx::query_scalar("INSERT INTO t (v) VALUES ($1) RETURNING id")
-                                .bind(format!("{p}-{i}"))
-                                .fetch_one(&pool)
-                                .await
-                                .unwrap();
-                        sqlx::query("DELETE FROM t WHERE id = $1")
-                            .bind(id)
-                            .execute(&pool)
-                            .await
-                            .unwrap();
-                    }
-                }));
-            }
-            for t in tasks {
-                t.await.unwrap();
-            }
+            let started = Instant::now();
+            insert_delete_pairs!(pool, args.concurrency, per);
+            let elapsed = started.elapsed();
             pool.close().await;
+            elapsed
         }
-    }
-    let elapsed = started.elapsed();
+    };
     db.cleanup().await;
-    // Scale to the full job count when it does not divide evenly.
+    scale(elapsed, args, per)
+}
+
+/// Scales to the full job count when it does not divide evenly among producers.
+fn scale(elapsed: Duration, args: &Args, per: usize) -> Duration {
     elapsed.mul_f64(args.jobs as f64 / (per * args.concurrency) as f64)
 }

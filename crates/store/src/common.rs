@@ -251,7 +251,7 @@ macro_rules! sql_store_impl {
                     .bind(::switchyard_core::time::now_ms())
                     .fetch_one(self.writer())
                     .await?;
-                self.notify.notify_waiters();
+                self.jobs_enqueued();
                 Ok(id)
             }
 
@@ -284,19 +284,7 @@ macro_rules! sql_store_impl {
             }
 
             async fn complete_many(&self, jobs: &[$crate::queue::Job]) -> $crate::Result<Vec<bool>> {
-                let mut tx = self.writer().begin().await?;
-                let mut done = Vec::with_capacity(jobs.len());
-                for job in jobs {
-                    let deleted =
-                        ::sqlx::query("DELETE FROM jobs WHERE id = $1 AND attempts = $2 AND state = 'running'")
-                            .bind(job.id)
-                            .bind(job.attempts)
-                            .execute(&mut *tx)
-                            .await?;
-                    done.push(deleted.rows_affected() == 1);
-                }
-                tx.commit().await?;
-                Ok(done)
+                self.delete_completed(jobs).await
             }
 
             async fn fail(

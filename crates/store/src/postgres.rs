@@ -22,23 +22,27 @@ const BOOTSTRAP_LOCK: i64 = 0x5357_424f_4f54; // "SWBOOT"
 #[derive(Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Wakes this node's workers.
     notify: Arc<Notify>,
+    /// Asks the announcer to tell the other nodes.
+    announce: Arc<Notify>,
     listener: JoinHandle<()>,
+    announcer: JoinHandle<()>,
 }
 
 impl Drop for PgStore {
     fn drop(&mut self) {
         self.listener.abort();
+        self.announcer.abort();
     }
 }
 
 impl PgStore {
     const MIGRATIONS: &'static [crate::migrate::Migration] = crate::migrate::POSTGRES;
 
-    const ENQUEUE: &'static str = "WITH job AS (
-            INSERT INTO jobs (kind, payload, max_attempts, run_at, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $5) RETURNING id)
-        SELECT id FROM job, pg_notify('switchyard_jobs', '') AS n";
+    const ENQUEUE: &'static str =
+        "INSERT INTO jobs (kind, payload, max_attempts, run_at, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $5) RETURNING id";
 
     const CLAIM: &'static str = "WITH due AS (
             SELECT id FROM jobs WHERE state = 'ready' AND run_at <= $2
@@ -56,11 +60,15 @@ impl PgStore {
             .connect_with(connect)
             .await?;
         let notify = Arc::new(Notify::new());
+        let announce = Arc::new(Notify::new());
         let listener = tokio::spawn(listen(pool.clone(), notify.clone()));
+        let announcer = tokio::spawn(announce_jobs(pool.clone(), announce.clone()));
         Ok(Self {
             pool,
             notify,
+            announce,
             listener,
+            announcer,
         })
     }
 
@@ -74,6 +82,30 @@ impl PgStore {
 
     fn reader(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Wakes local workers at once and other nodes through the announcer. NOTIFY is not
+    /// sent inside the enqueuing transaction: PostgreSQL serializes the commits of
+    /// notifying transactions, which would cap enqueue throughput.
+    fn jobs_enqueued(&self) {
+        self.notify.notify_waiters();
+        self.announce.notify_one();
+    }
+
+    /// Deletes completed jobs with one statement.
+    async fn delete_completed(&self, jobs: &[crate::queue::Job]) -> Result<Vec<bool>> {
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        let attempts: Vec<i32> = jobs.iter().map(|j| j.attempts).collect();
+        let deleted: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM jobs j USING UNNEST($1::bigint[], $2::int[]) AS d(id, attempts)
+             WHERE j.id = d.id AND j.attempts = d.attempts AND j.state = 'running'
+             RETURNING j.id",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.iter().map(|id| deleted.contains(id)).collect())
     }
 
     async fn lock_bootstrap(tx: &mut Transaction<'static, Postgres>) -> Result<()> {
@@ -102,6 +134,20 @@ impl PgStore {
 }
 
 sql_store_impl!(PgStore, Postgres);
+
+/// Sends `NOTIFY switchyard_jobs` after enqueues, coalescing bursts into one notice.
+async fn announce_jobs(pool: PgPool, announce: Arc<Notify>) {
+    loop {
+        announce.notified().await;
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "announcing enqueued jobs failed; other nodes will poll");
+        }
+    }
+}
 
 /// Forwards `NOTIFY switchyard_jobs` from any node to this node's workers, reconnecting
 /// after errors. Workers also poll, so a gap while reconnecting only delays jobs.
@@ -153,6 +199,7 @@ impl Admin for PgStore {
 
     async fn close(&self) {
         self.listener.abort();
+        self.announcer.abort();
         self.pool.close().await;
     }
 }

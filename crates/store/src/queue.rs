@@ -202,6 +202,9 @@ pub fn backoff(config: &WorkerConfig, attempts: i32) -> Duration {
 
 type Completion = (Job, oneshot::Sender<Result<bool, String>>);
 
+/// How long a busy worker waits for more free slots before claiming.
+const CLAIM_LINGER: Duration = Duration::from_millis(2);
+
 /// Most completions recorded in one transaction.
 const COMPLETION_BATCH: usize = 512;
 
@@ -301,14 +304,27 @@ impl Worker {
             }
             while running.try_join_next().is_some() {}
             // Wait for a free slot before claiming, so claimed jobs never wait on us.
-            let free = permits.available_permits();
-            if free == 0 {
+            if permits.available_permits() == 0 {
                 tokio::select! {
                     _ = running.join_next() => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
+            // With most slots busy, linger briefly so that one claim fetches several
+            // jobs instead of one claim (and one commit) per finished job.
+            if permits.available_permits() < self.config.concurrency / 2 && !running.is_empty() {
+                let linger = tokio::time::sleep(CLAIM_LINGER);
+                tokio::pin!(linger);
+                while permits.available_permits() < self.config.concurrency / 2 {
+                    tokio::select! {
+                        _ = &mut linger => break,
+                        joined = running.join_next() => if joined.is_none() { break },
+                        _ = shutdown.changed() => break,
+                    }
+                }
+            }
+            let free = permits.available_permits();
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();

@@ -94,6 +94,28 @@ impl SqliteStore {
         &self.read
     }
 
+    /// Deletes completed jobs in one transaction: one commit for the batch.
+    async fn delete_completed(&self, jobs: &[crate::queue::Job]) -> Result<Vec<bool>> {
+        let mut tx = self.write.begin().await?;
+        let mut done = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let deleted = sqlx::query(
+                "DELETE FROM jobs WHERE id = $1 AND attempts = $2 AND state = 'running'",
+            )
+            .bind(job.id)
+            .bind(job.attempts)
+            .execute(&mut *tx)
+            .await?;
+            done.push(deleted.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    fn jobs_enqueued(&self) {
+        self.notify.notify_waiters();
+    }
+
     /// The single writer connection already serializes bootstrap inserts.
     async fn lock_bootstrap(_tx: &mut Transaction<'static, Sqlite>) -> Result<()> {
         Ok(())
