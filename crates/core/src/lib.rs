@@ -6,6 +6,7 @@
 
 pub mod apikey;
 pub mod duration;
+pub mod event;
 pub mod id;
 pub mod metrics;
 pub mod secret;

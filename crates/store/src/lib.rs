@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_core::apikey::{ApiKey, Scope};
+use switchyard_core::event::{Event, EventFilter, NewEvent, Source, Stored};
 use switchyard_core::vault::Sealed;
 
 mod common;
+mod event_sql;
 mod migrate;
 pub mod postgres;
 pub mod queue;
@@ -134,9 +136,43 @@ pub trait Admin: Send + Sync {
     async fn close(&self);
 }
 
+#[async_trait]
+pub trait SourceStore: Send + Sync {
+    async fn insert_source(&self, source: &Source) -> Result<()>;
+    async fn get_source(&self, id: &str) -> Result<Option<Source>>;
+    async fn list_sources(&self, page: &Page) -> Result<Vec<Source>>;
+    /// Replaces every field but `id` and `created_at`. `false` if there is no such source.
+    async fn update_source(&self, source: &Source) -> Result<bool>;
+    /// Removes the source; its events stay. `false` if there is no such source.
+    async fn delete_source(&self, id: &str) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores events in one transaction, each with a `job_kind` job carrying its id, and
+    /// answers per event whether it was new or a duplicate of an earlier event of the
+    /// same source with the same `dedupe_key` (enforced by a unique index, so nodes
+    /// racing on one event store it once).
+    async fn insert_events(&self, events: &[NewEvent], job_kind: &str) -> Result<Vec<Stored>>;
+    async fn get_event(&self, id: &str) -> Result<Option<Event>>;
+    /// Newest first; payloads included.
+    async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>>;
+    /// Records the outcome of processing.
+    async fn mark_event(&self, id: &str, state: &str, event_type: &str, at: i64) -> Result<bool>;
+    /// Sets the event back to `received` and enqueues a `job_kind` job for it, in one
+    /// transaction. `false` if there is no such event.
+    async fn requeue_event(&self, id: &str, job_kind: &str) -> Result<bool>;
+}
+
 /// Everything the hub persists.
-pub trait Store: KeyStore + SecretStore + JobQueue + Admin + std::fmt::Debug {}
-impl<T: KeyStore + SecretStore + JobQueue + Admin + std::fmt::Debug> Store for T {}
+pub trait Store:
+    KeyStore + SecretStore + SourceStore + EventStore + JobQueue + Admin + std::fmt::Debug
+{
+}
+impl<T: KeyStore + SecretStore + SourceStore + EventStore + JobQueue + Admin + std::fmt::Debug>
+    Store for T
+{
+}
 
 /// Connection settings common to both backends.
 #[derive(Debug, Clone)]

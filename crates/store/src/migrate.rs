@@ -10,17 +10,21 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/sqlite/0001_init.sql"),
-}];
+macro_rules! migrations {
+    ($dir:literal: $($version:literal $name:literal $file:literal),* $(,)?) => {
+        &[$(Migration { version: $version, name: $name, sql: include_str!(concat!("../migrations/", $dir, "/", $file)) }),*]
+    };
+}
 
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
+    1 "init" "0001_init.sql",
+    2 "sources_events" "0002_sources_events.sql",
+);
+
+pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
+    1 "init" "0001_init.sql",
+    2 "sources_events" "0002_sources_events.sql",
+);
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

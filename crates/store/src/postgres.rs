@@ -134,6 +134,7 @@ impl PgStore {
 }
 
 sql_store_impl!(PgStore, Postgres);
+crate::event_sql::event_store_impl!(PgStore, Postgres);
 
 /// Sends `NOTIFY switchyard_jobs` after enqueues, coalescing bursts into one notice.
 async fn announce_jobs(pool: PgPool, announce: Arc<Notify>) {

@@ -133,6 +133,7 @@ impl SqliteStore {
 }
 
 sql_store_impl!(SqliteStore, Sqlite);
+crate::event_sql::event_store_impl!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl Admin for SqliteStore {

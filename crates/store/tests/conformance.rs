@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_core::apikey::{self, Scope};
+use switchyard_core::event::{EventFilter, NewEvent, Source, Stored};
 use switchyard_core::metrics::Metrics;
 use switchyard_core::time::now_ms;
 use switchyard_core::vault::{Keyring, MasterKey, VaultError};
@@ -31,6 +32,10 @@ conformance!(
     queue_reclaims_jobs_of_a_dead_worker,
     queue_backs_off_then_dead_letters,
     queue_wakes_workers_promptly,
+    sources_roundtrip,
+    events_are_stored_once_per_identity,
+    racing_nodes_store_one_event,
+    events_filter_paginate_and_requeue,
 );
 
 fn new_key(name: &str, scopes: &[Scope]) -> (NewKey, String) {
@@ -591,4 +596,278 @@ async fn queue_wakes_workers_promptly(db: &TestDb) {
     .await;
     stop.send(true).unwrap();
     running.await.unwrap();
+}
+
+fn source(name: &str) -> Source {
+    let now = now_ms();
+    Source {
+        id: switchyard_core::new_id("src"),
+        name: name.into(),
+        kind: "stripe".into(),
+        settings: "{}".into(),
+        enabled: true,
+        previous_until: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn event(source_id: &str, key: &str, kind: &str) -> NewEvent {
+    NewEvent {
+        id: switchyard_core::new_id("evt"),
+        source_id: Some(source_id.into()),
+        dedupe_key: Some(key.into()),
+        provider_type: Some(kind.into()),
+        event_type: kind.into(),
+        payload: format!("{{\"id\":\"{key}\"}}").into_bytes(),
+        headers: "{}".into(),
+        received_at: now_ms(),
+    }
+}
+
+async fn sources_roundtrip(db: &TestDb) {
+    let store = db.store().await;
+    let a = source("a");
+    store.insert_source(&a).await.unwrap();
+    assert!(matches!(
+        store.insert_source(&a).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_source(&a.id).await.unwrap(), Some(a.clone()));
+    let b = source("b");
+    store.insert_source(&b).await.unwrap();
+    let listed = store
+        .list_sources(&Page {
+            limit: 10,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["b", "a"]
+    );
+    let changed = Source {
+        name: "renamed".into(),
+        enabled: false,
+        previous_until: Some(5),
+        updated_at: 9,
+        ..a.clone()
+    };
+    assert!(store.update_source(&changed).await.unwrap());
+    assert_eq!(store.get_source(&a.id).await.unwrap(), Some(changed));
+    assert!(store.delete_source(&a.id).await.unwrap());
+    assert!(!store.delete_source(&a.id).await.unwrap());
+    assert!(store.get_source(&a.id).await.unwrap().is_none());
+    assert!(!store.update_source(&a).await.unwrap());
+}
+
+async fn events_are_stored_once_per_identity(db: &TestDb) {
+    let store = db.store().await;
+    let batch = [
+        event("src_a", "evt_1", "charge.succeeded"),
+        event("src_a", "evt_1", "charge.succeeded"),
+        event("src_b", "evt_1", "x"),
+    ];
+    let stored = store.insert_events(&batch, "event.process").await.unwrap();
+    assert_eq!(stored[0], Stored::Inserted(batch[0].id.clone()));
+    assert_eq!(
+        stored[1],
+        Stored::Duplicate(batch[0].id.clone()),
+        "same source and key within one batch"
+    );
+    assert_eq!(
+        stored[2],
+        Stored::Inserted(batch[2].id.clone()),
+        "keys are unique per source only"
+    );
+    let again = store
+        .insert_events(
+            &[event("src_a", "evt_1", "charge.succeeded")],
+            "event.process",
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, [Stored::Duplicate(batch[0].id.clone())]);
+
+    // One processing job per stored event, carrying its id.
+    let jobs = store
+        .claim(10, Duration::from_secs(30), now_ms())
+        .await
+        .unwrap();
+    let mut payloads: Vec<_> = jobs
+        .iter()
+        .map(|j| (j.kind.as_str(), j.payload.clone()))
+        .collect();
+    payloads.sort();
+    let mut expected = vec![
+        ("event.process", batch[0].id.clone()),
+        ("event.process", batch[2].id.clone()),
+    ];
+    expected.sort();
+    assert_eq!(payloads, expected);
+
+    let got = store.get_event(&batch[0].id).await.unwrap().unwrap();
+    assert_eq!(got.payload, batch[0].payload);
+    assert_eq!(got.state, "received");
+    assert_eq!(got.provider_type.as_deref(), Some("charge.succeeded"));
+}
+
+async fn racing_nodes_store_one_event(db: &TestDb) {
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let store = db.store().await;
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_events(&[event("src_r", "evt_race", "t")], "event.process")
+                .await
+                .unwrap()
+                .remove(0)
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let inserted: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, Stored::Inserted(_)))
+        .collect();
+    assert_eq!(inserted.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o.id() == inserted[0].id()),
+        "duplicates name the stored event"
+    );
+    let store = db.store().await;
+    let all = store
+        .list_events(
+            &EventFilter::default(),
+            &Page {
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        store.queue_depth().await.unwrap()[0].count,
+        1,
+        "one processing job"
+    );
+}
+
+async fn events_filter_paginate_and_requeue(db: &TestDb) {
+    let store = db.store().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let kind = if i % 2 == 0 { "even" } else { "odd" };
+        let e = event(
+            if i < 3 { "src_x" } else { "src_y" },
+            &format!("k{i}"),
+            kind,
+        );
+        ids.push(e.id.clone());
+        store.insert_events(&[e], "event.process").await.unwrap();
+    }
+    let page = |limit, cursor: Option<String>| Page { limit, cursor };
+    let all = store
+        .list_events(&EventFilter::default(), &page(3, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        [ids[4].clone(), ids[3].clone(), ids[2].clone()]
+    );
+    let rest = store
+        .list_events(&EventFilter::default(), &page(3, Some(ids[2].clone())))
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 2);
+    let by_source = EventFilter {
+        source_id: Some("src_x".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_events(&by_source, &page(10, None))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let by_type = EventFilter {
+        event_type: Some("odd".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_events(&by_type, &page(10, None))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let future = EventFilter {
+        since: Some(now_ms() + 60_000),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_events(&future, &page(10, None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let past = EventFilter {
+        until: Some(now_ms() + 60_000),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_events(&past, &page(10, None))
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+
+    assert!(
+        store
+            .mark_event(&ids[0], "processed", "payment.checkout.completed", 77)
+            .await
+            .unwrap()
+    );
+    let e = store.get_event(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (e.state.as_str(), e.event_type.as_str(), e.processed_at),
+        ("processed", "payment.checkout.completed", Some(77))
+    );
+
+    let before: i64 = store
+        .queue_depth()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.count)
+        .sum();
+    assert!(store.requeue_event(&ids[0], "event.process").await.unwrap());
+    assert!(
+        !store
+            .requeue_event("evt_missing", "event.process")
+            .await
+            .unwrap()
+    );
+    let after: i64 = store
+        .queue_depth()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.count)
+        .sum();
+    assert_eq!(after, before + 1);
+    assert_eq!(
+        store.get_event(&ids[0]).await.unwrap().unwrap().state,
+        "received"
+    );
 }

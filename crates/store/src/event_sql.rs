@@ -1,0 +1,230 @@
+//! Sources and events: SQL shared by both backends (see `common.rs` for the pattern).
+
+pub(crate) const SOURCE_COLUMNS: &str =
+    "id, name, kind, settings, enabled, previous_until, created_at, updated_at";
+
+pub(crate) const EVENT_COLUMNS: &str =
+    "id, source_id, dedupe_key, provider_type, type, payload, headers,
+    state, received_at, processed_at";
+
+macro_rules! event_store_impl {
+    ($store:ty, $db:ty) => {
+        fn source_from_row(row: &<$db as ::sqlx::Database>::Row) -> $crate::Result<::switchyard_core::event::Source> {
+            Ok(::switchyard_core::event::Source {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                kind: row.try_get("kind")?,
+                settings: row.try_get("settings")?,
+                enabled: row.try_get("enabled")?,
+                previous_until: row.try_get("previous_until")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn event_from_row(row: &<$db as ::sqlx::Database>::Row) -> $crate::Result<::switchyard_core::event::Event> {
+            Ok(::switchyard_core::event::Event {
+                id: row.try_get("id")?,
+                source_id: row.try_get("source_id")?,
+                dedupe_key: row.try_get("dedupe_key")?,
+                provider_type: row.try_get("provider_type")?,
+                event_type: row.try_get("type")?,
+                payload: row.try_get("payload")?,
+                headers: row.try_get("headers")?,
+                state: row.try_get("state")?,
+                received_at: row.try_get("received_at")?,
+                processed_at: row.try_get("processed_at")?,
+            })
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::SourceStore for $store {
+            async fn insert_source(&self, s: &::switchyard_core::event::Source) -> $crate::Result<()> {
+                ::sqlx::query(
+                    "INSERT INTO sources (id, name, kind, settings, enabled, previous_until, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&s.id)
+                .bind(&s.name)
+                .bind(&s.kind)
+                .bind(&s.settings)
+                .bind(s.enabled)
+                .bind(s.previous_until)
+                .bind(s.created_at)
+                .bind(s.updated_at)
+                .execute(self.writer())
+                .await
+                .map_err(|e| map_unique(e, "source"))?;
+                Ok(())
+            }
+
+            async fn get_source(&self, id: &str) -> $crate::Result<Option<::switchyard_core::event::Source>> {
+                let sql = format!("SELECT {} FROM sources WHERE id = $1", $crate::event_sql::SOURCE_COLUMNS);
+                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(source_from_row).transpose()
+            }
+
+            async fn list_sources(&self, page: &$crate::Page) -> $crate::Result<Vec<::switchyard_core::event::Source>> {
+                let sql = format!(
+                    "SELECT {} FROM sources WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+                    $crate::event_sql::SOURCE_COLUMNS
+                );
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(page.cursor.as_deref())
+                    .bind(i64::from(page.limit))
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(source_from_row).collect()
+            }
+
+            async fn update_source(&self, s: &::switchyard_core::event::Source) -> $crate::Result<bool> {
+                let done = ::sqlx::query(
+                    "UPDATE sources SET name = $2, kind = $3, settings = $4, enabled = $5, previous_until = $6,
+                         updated_at = $7 WHERE id = $1",
+                )
+                .bind(&s.id)
+                .bind(&s.name)
+                .bind(&s.kind)
+                .bind(&s.settings)
+                .bind(s.enabled)
+                .bind(s.previous_until)
+                .bind(s.updated_at)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_source(&self, id: &str) -> $crate::Result<bool> {
+                let done = ::sqlx::query("DELETE FROM sources WHERE id = $1").bind(id).execute(self.writer()).await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::EventStore for $store {
+            async fn insert_events(
+                &self,
+                events: &[::switchyard_core::event::NewEvent],
+                job_kind: &str,
+            ) -> $crate::Result<Vec<::switchyard_core::event::Stored>> {
+                use ::switchyard_core::event::Stored;
+                let now = ::switchyard_core::time::now_ms();
+                let mut tx = self.writer().begin().await?;
+                let mut out = Vec::with_capacity(events.len());
+                let mut enqueued = false;
+                for e in events {
+                    let inserted: Option<String> = ::sqlx::query_scalar(
+                        "INSERT INTO events (id, source_id, dedupe_key, provider_type, type, payload, headers, received_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                         ON CONFLICT (source_id, dedupe_key) DO NOTHING RETURNING id",
+                    )
+                    .bind(&e.id)
+                    .bind(&e.source_id)
+                    .bind(&e.dedupe_key)
+                    .bind(&e.provider_type)
+                    .bind(&e.event_type)
+                    .bind(&e.payload)
+                    .bind(&e.headers)
+                    .bind(e.received_at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    match inserted {
+                        Some(id) => {
+                            ::sqlx::query(Self::ENQUEUE)
+                                .bind(job_kind)
+                                .bind(&id)
+                                .bind(8i32)
+                                .bind(now)
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                            enqueued = true;
+                            out.push(Stored::Inserted(id));
+                        }
+                        None => {
+                            let existing: String = ::sqlx::query_scalar(
+                                "SELECT id FROM events WHERE source_id = $1 AND dedupe_key = $2",
+                            )
+                            .bind(&e.source_id)
+                            .bind(&e.dedupe_key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            out.push(Stored::Duplicate(existing));
+                        }
+                    }
+                }
+                tx.commit().await?;
+                if enqueued {
+                    self.jobs_enqueued();
+                }
+                Ok(out)
+            }
+
+            async fn get_event(&self, id: &str) -> $crate::Result<Option<::switchyard_core::event::Event>> {
+                let sql = format!("SELECT {} FROM events WHERE id = $1", $crate::event_sql::EVENT_COLUMNS);
+                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(event_from_row).transpose()
+            }
+
+            async fn list_events(
+                &self,
+                filter: &::switchyard_core::event::EventFilter,
+                page: &$crate::Page,
+            ) -> $crate::Result<Vec<::switchyard_core::event::Event>> {
+                let sql = format!(
+                    "SELECT {} FROM events
+                     WHERE ($1 IS NULL OR id < $1) AND ($2 IS NULL OR source_id = $2) AND ($3 IS NULL OR type = $3)
+                       AND ($4 IS NULL OR received_at >= $4) AND ($5 IS NULL OR received_at < $5)
+                     ORDER BY id DESC LIMIT $6",
+                    $crate::event_sql::EVENT_COLUMNS
+                );
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(page.cursor.as_deref())
+                    .bind(filter.source_id.as_deref())
+                    .bind(filter.event_type.as_deref())
+                    .bind(filter.since)
+                    .bind(filter.until)
+                    .bind(i64::from(page.limit))
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(event_from_row).collect()
+            }
+
+            async fn mark_event(&self, id: &str, state: &str, event_type: &str, at: i64) -> $crate::Result<bool> {
+                let done = ::sqlx::query("UPDATE events SET state = $2, type = $3, processed_at = $4 WHERE id = $1")
+                    .bind(id)
+                    .bind(state)
+                    .bind(event_type)
+                    .bind(at)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn requeue_event(&self, id: &str, job_kind: &str) -> $crate::Result<bool> {
+                let now = ::switchyard_core::time::now_ms();
+                let mut tx = self.writer().begin().await?;
+                let done = ::sqlx::query("UPDATE events SET state = 'received', processed_at = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                ::sqlx::query(Self::ENQUEUE)
+                    .bind(job_kind)
+                    .bind(id)
+                    .bind(8i32)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                self.jobs_enqueued();
+                Ok(true)
+            }
+        }
+    };
+}
+
+pub(crate) use event_store_impl;
