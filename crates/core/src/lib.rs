@@ -9,6 +9,7 @@ pub mod duration;
 pub mod event;
 pub mod id;
 pub mod metrics;
+pub mod provider;
 pub mod secret;
 pub mod time;
 pub mod vault;
