@@ -22,6 +22,8 @@ pub struct Source {
 pub struct NewEvent {
     pub id: String,
     pub source_id: Option<String>,
+    /// The kind of the source at intake (the source may be deleted later).
+    pub source_kind: Option<String>,
     /// The provider's identity of the event; unique per source.
     pub dedupe_key: Option<String>,
     pub provider_type: Option<String>,
@@ -37,6 +39,7 @@ pub struct NewEvent {
 pub struct Event {
     pub id: String,
     pub source_id: Option<String>,
+    pub source_kind: Option<String>,
     pub dedupe_key: Option<String>,
     pub provider_type: Option<String>,
     pub event_type: String,

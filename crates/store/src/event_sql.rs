@@ -4,7 +4,7 @@ pub(crate) const SOURCE_COLUMNS: &str =
     "id, name, kind, settings, enabled, previous_until, created_at, updated_at";
 
 pub(crate) const EVENT_COLUMNS: &str =
-    "id, source_id, dedupe_key, provider_type, type, payload, headers,
+    "id, source_id, source_kind, dedupe_key, provider_type, type, payload, headers,
     state, received_at, processed_at";
 
 macro_rules! event_store_impl {
@@ -26,6 +26,7 @@ macro_rules! event_store_impl {
             Ok(::switchyard_core::event::Event {
                 id: row.try_get("id")?,
                 source_id: row.try_get("source_id")?,
+                source_kind: row.try_get("source_kind")?,
                 dedupe_key: row.try_get("dedupe_key")?,
                 provider_type: row.try_get("provider_type")?,
                 event_type: row.try_get("type")?,
@@ -114,8 +115,9 @@ macro_rules! event_store_impl {
                 let mut enqueued = false;
                 for e in events {
                     let inserted: Option<String> = ::sqlx::query_scalar(
-                        "INSERT INTO events (id, source_id, dedupe_key, provider_type, type, payload, headers, received_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                        "INSERT INTO events (id, source_id, source_kind, dedupe_key, provider_type, type, payload, headers,
+                             received_at)
+                         VALUES ($1, $2, $9, $3, $4, $5, $6, $7, $8)
                          ON CONFLICT (source_id, dedupe_key) DO NOTHING RETURNING id",
                     )
                     .bind(&e.id)
@@ -126,6 +128,7 @@ macro_rules! event_store_impl {
                     .bind(&e.payload)
                     .bind(&e.headers)
                     .bind(e.received_at)
+                    .bind(&e.source_kind)
                     .fetch_optional(&mut *tx)
                     .await?;
                     match inserted {

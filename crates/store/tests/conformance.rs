@@ -616,6 +616,7 @@ fn event(source_id: &str, key: &str, kind: &str) -> NewEvent {
     NewEvent {
         id: switchyard_core::new_id("evt"),
         source_id: Some(source_id.into()),
+        source_kind: Some("stripe".into()),
         dedupe_key: Some(key.into()),
         provider_type: Some(kind.into()),
         event_type: kind.into(),

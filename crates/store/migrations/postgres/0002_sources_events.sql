@@ -12,6 +12,7 @@ CREATE TABLE sources (
 CREATE TABLE events (
     id            TEXT PRIMARY KEY,
     source_id     TEXT,
+    source_kind   TEXT,
     dedupe_key    TEXT,
     provider_type TEXT,
     type          TEXT NOT NULL,
