@@ -227,6 +227,8 @@ pub fn render_gauge(
 #[derive(Debug)]
 pub struct Metrics {
     pub http_requests: CounterVec,
+    pub intake: CounterVec,
+    pub intake_rejections: CounterVec,
     pub http_duration: HistogramVec,
     pub jobs: CounterVec,
     pub job_duration: HistogramVec,
@@ -245,6 +247,16 @@ impl Default for Metrics {
                 "HTTP request latency, by route and status.",
                 &["method", "route", "status"],
                 LATENCY_BUCKETS,
+            ),
+            intake: CounterVec::new(
+                "switchyard_intake_events_total",
+                "Webhook events received, by source and outcome (accepted, duplicate).",
+                &["source", "outcome"],
+            ),
+            intake_rejections: CounterVec::new(
+                "switchyard_intake_rejections_total",
+                "Webhook requests rejected, by source and reason.",
+                &["source", "reason"],
             ),
             jobs: CounterVec::new(
                 "switchyard_jobs_total",
@@ -265,6 +277,8 @@ impl Metrics {
     pub fn render(&self, out: &mut String) {
         self.http_requests.render(out);
         self.http_duration.render(out);
+        self.intake.render(out);
+        self.intake_rejections.render(out);
         self.jobs.render(out);
         self.job_duration.render(out);
     }

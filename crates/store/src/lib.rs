@@ -16,6 +16,7 @@ use switchyard_core::apikey::{ApiKey, Scope};
 use switchyard_core::event::{Event, EventFilter, NewEvent, Source, Stored};
 use switchyard_core::vault::Sealed;
 
+pub mod batch;
 mod common;
 mod event_sql;
 mod migrate;
@@ -155,10 +156,13 @@ pub trait EventStore: Send + Sync {
     /// racing on one event store it once).
     async fn insert_events(&self, events: &[NewEvent], job_kind: &str) -> Result<Vec<Stored>>;
     async fn get_event(&self, id: &str) -> Result<Option<Event>>;
+    /// The events among `ids` that exist, in one query (any order).
+    async fn get_events(&self, ids: &[String]) -> Result<Vec<Event>>;
     /// Newest first; payloads included.
     async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>>;
-    /// Records the outcome of processing.
-    async fn mark_event(&self, id: &str, state: &str, event_type: &str, at: i64) -> Result<bool>;
+    /// Records the outcome of processing: sets `state`, the hub type and `processed_at = at` of each `(event id, hub type)`
+    /// in one statement; returns how many events were found.
+    async fn mark_events(&self, state: &str, marks: &[(String, String)], at: i64) -> Result<u64>;
     /// Sets the event back to `received` and enqueues a `job_kind` job for it, in one
     /// transaction. `false` if there is no such event.
     async fn requeue_event(&self, id: &str, job_kind: &str) -> Result<bool>;

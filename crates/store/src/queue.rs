@@ -15,9 +15,10 @@ use rand::Rng as _;
 use serde::Serialize;
 use switchyard_core::metrics::Metrics;
 use switchyard_core::time::now_ms;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::batch::Batcher;
 use crate::{Result, Store};
 
 /// A job to enqueue.
@@ -200,8 +201,6 @@ pub fn backoff(config: &WorkerConfig, attempts: i32) -> Duration {
         .mul_f64(rand::rng().random::<f64>())
 }
 
-type Completion = (Job, oneshot::Sender<Result<bool, String>>);
-
 /// How long a busy worker waits for more free slots before claiming.
 const CLAIM_LINGER: Duration = Duration::from_millis(2);
 
@@ -216,7 +215,7 @@ pub struct Worker {
     config: WorkerConfig,
     metrics: Arc<Metrics>,
     /// Inside [`Worker::run`]: completions are recorded in batches (group commit).
-    completions: Option<mpsc::Sender<Completion>>,
+    completions: Option<Batcher<Job, bool>>,
 }
 
 impl Worker {
@@ -235,39 +234,14 @@ impl Worker {
         }
     }
 
-    /// Records completions handed over by running jobs, as many per transaction as are
-    /// waiting. A job's run ends only once its completion is committed.
-    async fn record_completions(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Completion>) {
-        let mut batch = Vec::with_capacity(COMPLETION_BATCH);
-        while rx.recv_many(&mut batch, COMPLETION_BATCH).await > 0 {
-            let jobs: Vec<Job> = batch.iter().map(|(job, _)| job.clone()).collect();
-            match store.complete_many(&jobs).await {
-                Ok(results) => {
-                    for ((_, reply), done) in batch.drain(..).zip(results) {
-                        let _ = reply.send(Ok(done));
-                    }
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    for (_, reply) in batch.drain(..) {
-                        let _ = reply.send(Err(message.clone()));
-                    }
-                }
-            }
-        }
-    }
-
     async fn complete(&self, job: &Job) -> Result<bool, String> {
-        let Some(completions) = &self.completions else {
-            return self.store.complete(job).await.map_err(|e| e.to_string());
-        };
-        let stopped = || "completion recorder stopped".to_string();
-        let (reply, answer) = oneshot::channel();
-        completions
-            .send((job.clone(), reply))
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        match &self.completions {
+            Some(completions) => completions
+                .submit(job.clone())
+                .await
+                .map_err(|e| e.to_string()),
+            None => self.store.complete(job).await.map_err(|e| e.to_string()),
+        }
     }
 
     /// Claims and runs every job due now, once, and waits for them. For tests and tools
@@ -290,9 +264,17 @@ impl Worker {
     /// The worker loop. Returns after `shutdown` turns true and every running job has
     /// finished (their outcome recorded).
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let (completions, pending) = mpsc::channel(COMPLETION_BATCH * 4);
-        let recorder = tokio::spawn(Self::record_completions(self.store.clone(), pending));
-        self.completions = Some(completions);
+        // Completions of running jobs are recorded as many per transaction as are
+        // waiting; a job's run ends only once its completion is committed.
+        let store = self.store.clone();
+        self.completions = Some(Batcher::start(
+            1,
+            COMPLETION_BATCH,
+            move |jobs: Vec<Job>| {
+                let store = store.clone();
+                async move { store.complete_many(&jobs).await.map_err(|e| e.to_string()) }
+            },
+        ));
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let notify = self.store.job_notifier();
         let mut last_reclaim = 0i64;
@@ -378,8 +360,6 @@ impl Worker {
             }
         }
         while running.join_next().await.is_some() {}
-        drop(self);
-        let _ = recorder.await;
     }
 
     async fn run_one(&self, job: Job) {

@@ -833,11 +833,21 @@ async fn events_filter_paginate_and_requeue(db: &TestDb) {
         5
     );
 
-    assert!(
-        store
-            .mark_event(&ids[0], "processed", "payment.checkout.completed", 77)
-            .await
-            .unwrap()
+    let marks = [
+        (ids[0].clone(), "payment.checkout.completed".to_string()),
+        (ids[1].clone(), "payment.invoice.paid".to_string()),
+        ("evt_missing".to_string(), "x".to_string()),
+    ];
+    assert_eq!(store.mark_events("processed", &marks, 77).await.unwrap(), 2);
+    let both = store
+        .get_events(&[ids[1].clone(), "evt_missing".into(), ids[0].clone()])
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 2);
+    let other = both.iter().find(|e| e.id == ids[1]).unwrap();
+    assert_eq!(
+        (other.state.as_str(), other.event_type.as_str()),
+        ("processed", "payment.invoice.paid")
     );
     let e = store.get_event(&ids[0]).await.unwrap().unwrap();
     assert_eq!(
