@@ -2,8 +2,10 @@
 //! run on the same machine, so ratios stay meaningful across machines.
 //!
 //! `cargo run --release -p switchyard-bench -- queue [--jobs N] [--backend sqlite|postgres|both]`
+//! `cargo run --release -p switchyard-bench -- intake [--seconds N] [--connections N] [--backend …]`
 #![forbid(unsafe_code)]
 
+mod intake;
 mod queue;
 
 use clap::{Parser, Subcommand};
@@ -19,11 +21,14 @@ struct Cli {
 enum Bench {
     /// Durable job queue: jobs enqueued and completed per second.
     Queue(queue::Args),
+    /// Webhook intake: signed Stripe events accepted per second, p50/p99 latency.
+    Intake(intake::Args),
 }
 
 #[tokio::main]
 async fn main() {
     match Cli::parse().bench {
         Bench::Queue(args) => queue::run(args).await,
+        Bench::Intake(args) => intake::run(args).await,
     }
 }

@@ -11,9 +11,12 @@ use std::time::Duration;
 use figment::providers::{Format as _, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use switchyard_core::Secret;
 use switchyard_store::{Backend, redact_url};
+
+mod units;
+pub use units::{ByteSize, HumanDuration};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8760";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchyard.db";
@@ -47,6 +50,42 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub queue: QueueConfig,
+    pub intake: IntakeConfig,
+    /// Sources declared here (`[[sources]]` tables with the same fields as
+    /// `POST /v1/sources`, plus an optional fixed `id`) are created or brought up to
+    /// date at every start. A credential may be read from the environment instead:
+    /// `secret_env = "VAR"` (likewise `auth_token_env`, `public_key_env`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntakeConfig {
+    /// Group-commit writer tasks; 0 picks 1 for SQLite and 4 for PostgreSQL.
+    pub writers: usize,
+    /// How long a node keeps a loaded source (and its credentials) before reading it
+    /// again; changes made through another node take effect after this.
+    pub source_cache_ttl: HumanDuration,
+    /// URL prefixes PayPal signing certificates may be fetched from.
+    pub paypal_cert_urls: Vec<String>,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        Self {
+            writers: 0,
+            source_cache_ttl: HumanDuration(Duration::from_secs(5)),
+            paypal_cert_urls: [
+                "https://api.paypal.com/",
+                "https://api-m.paypal.com/",
+                "https://api.sandbox.paypal.com/",
+                "https://api-m.sandbox.paypal.com/",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +155,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             queue: QueueConfig::default(),
+            intake: IntakeConfig::default(),
+            sources: Vec::new(),
         }
     }
 }
@@ -303,6 +344,16 @@ impl Config {
         if self.queue.concurrency == 0 {
             return invalid("queue.concurrency: must be at least 1".into());
         }
+        if let Some(bad) = self
+            .intake
+            .paypal_cert_urls
+            .iter()
+            .find(|u| !u.ends_with('/') || !u.contains("://"))
+        {
+            return invalid(format!(
+                "intake.paypal_cert_urls: {bad:?} must be a URL prefix ending in '/', e.g. https://api.paypal.com/"
+            ));
+        }
         if self.queue.lease.0 < Duration::from_secs(1) {
             return invalid("queue.lease: must be at least 1s".into());
         }
@@ -319,6 +370,13 @@ impl Config {
     pub fn redacted_toml(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = redact_url(&self.database_url);
+        for source in &mut shown.sources {
+            for field in ["secret", "auth_token", "public_key"] {
+                if let Some(value) = source.get_mut(field) {
+                    *value = serde_json::Value::String("[redacted]".into());
+                }
+            }
+        }
         toml::to_string_pretty(&shown).expect("config serializes")
     }
 
@@ -427,105 +485,6 @@ fn known_keys() -> BTreeSet<String> {
     out
 }
 
-/// A duration written as `30s`, `15m`, `24h`, `7d` (or a number of seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HumanDuration(pub Duration);
-
-impl Serialize for HumanDuration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let secs = self.0.as_secs();
-        let text = match secs {
-            0 => format!("{}ms", self.0.as_millis()),
-            s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-            s if s % 3600 == 0 => format!("{}h", s / 3600),
-            s if s % 60 == 0 => format!("{}m", s / 60),
-            s => format!("{s}s"),
-        };
-        s.serialize_str(&text)
-    }
-}
-
-impl<'de> Deserialize<'de> for HumanDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Secs(s) => Ok(HumanDuration(Duration::from_secs(s))),
-            Raw::Text(t) => {
-                if let Some(ms) = t
-                    .strip_suffix("ms")
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-                {
-                    return Ok(HumanDuration(Duration::from_millis(ms)));
-                }
-                switchyard_core::duration::parse(&t)
-                    .map(HumanDuration)
-                    .map_err(serde::de::Error::custom)
-            }
-        }
-    }
-}
-
-/// A size in bytes, written as a number or with a unit: `512KiB`, `1MiB`, `10MB`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteSize(pub usize);
-
-impl Serialize for ByteSize {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let n = self.0;
-        let text = if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
-            format!("{}MiB", n >> 20)
-        } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
-            format!("{}KiB", n >> 10)
-        } else {
-            n.to_string()
-        };
-        s.serialize_str(&text)
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Bytes(usize),
-            Text(String),
-        }
-        let text = match Raw::deserialize(d)? {
-            Raw::Bytes(n) => return Ok(ByteSize(n)),
-            Raw::Text(t) => t,
-        };
-        let t = text.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let multiplier: usize = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "kib" => 1 << 10,
-            "mib" => 1 << 20,
-            "gib" => 1 << 30,
-            "kb" => 1000,
-            "mb" => 1_000_000,
-            "gb" => 1_000_000_000,
-            _ => usize::MAX,
-        };
-        num.parse::<usize>()
-            .ok()
-            .filter(|_| multiplier != usize::MAX)
-            .and_then(|n| n.checked_mul(multiplier))
-            .map(ByteSize)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "invalid size {text:?}: expected a number of bytes or a number with KiB, MiB, GiB, KB, MB or GB"
-                ))
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,6 +591,25 @@ mod tests {
             &Overrides::default(),
         );
         assert!(matches!(missing, Err(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn declared_sources_load_from_the_file_with_credentials_redacted_in_show() {
+        let path = temp_file(
+            "sources",
+            "[[sources]]\nname = \"stripe-main\"\nkind = \"stripe\"\nsecret = \"whsec_file\"\n\
+             tolerance_secs = 600\n\n[[sources]]\nname = \"gh\"\nkind = \"github\"\n\
+             secret_env = \"GH_SECRET\"\n",
+        );
+        let c = Config::load_from(Some(&path), &env(&[]), &Overrides::default())
+            .unwrap()
+            .config;
+        assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.sources[0]["tolerance_secs"], 600);
+        assert_eq!(c.sources[1]["secret_env"], "GH_SECRET");
+        let shown = c.redacted_toml();
+        assert!(!shown.contains("whsec_file"), "{shown}");
+        assert!(shown.contains("secret = \"[redacted]\""), "{shown}");
     }
 
     #[test]

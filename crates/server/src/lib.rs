@@ -20,6 +20,7 @@ use tokio::sync::watch;
 pub mod auth;
 pub mod config;
 pub mod extract;
+pub mod intake;
 pub mod keys;
 pub mod masterkey;
 mod middleware;
@@ -73,17 +74,47 @@ impl Hub {
             None
         };
         let vault = Vault::new(store.clone(), keys.keyring, keys.source);
+        let writers = match config.intake.writers {
+            0 => match switchyard_store::Backend::of(&config.database_url) {
+                Ok(switchyard_store::Backend::Postgres) => 4,
+                _ => 1,
+            },
+            n => n,
+        };
+        let intake = intake::Intake {
+            writer: intake::Writer::start(store.clone(), writers),
+            sources: Arc::new(intake::SourceCache::new(config.intake.source_cache_ttl.0)),
+            paypal: Arc::new(intake::paypal::PaypalCerts::new(
+                config.intake.paypal_cert_urls.clone(),
+            )),
+        };
+        let mut handlers = Handlers::default();
+        handlers.register(
+            intake::writer::PROCESS_JOB,
+            Arc::new(intake::process::ProcessEvent::new(store.clone())),
+        );
         let state = AppState {
             store,
             vault,
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
+            intake,
         };
+        for (i, declared) in state.config.sources.iter().enumerate() {
+            let source = routes::sources::declare(&state, declared)
+                .await
+                .map_err(|e| {
+                    let name = declared.get("name").and_then(|n| n.as_str()).unwrap_or("?");
+                    ServerError::Config(format!("sources[{i}] ({name}): {e}"))
+                })?;
+            tracing::info!(source_id = %source.id, name = %source.name, kind = %source.kind,
+                "declared source ready at /in/{}", source.id);
+        }
         Ok(Hub {
             state,
             bootstrap,
             key_origin: keys.origin,
-            handlers: Handlers::default(),
+            handlers,
         })
     }
 
@@ -189,12 +220,30 @@ pub fn router(state: AppState) -> Router {
             get(routes::keys::get).delete(routes::keys::revoke),
         )
         .route("/keys/{id}/rotate", post(routes::keys::rotate))
+        .route(
+            "/sources",
+            get(routes::sources::list).post(routes::sources::create),
+        )
+        .route(
+            "/sources/{id}",
+            get(routes::sources::get)
+                .patch(routes::sources::update)
+                .delete(routes::sources::delete),
+        )
+        .route("/events", get(routes::events::list))
+        .route("/events/{id}", get(routes::events::get))
+        .route("/events/{id}/replay", post(routes::events::replay))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
         .route("/openapi.json", get(openapi::document))
+        // Intake enforces each source's own body limit.
+        .route(
+            "/in/{source_id}",
+            post(intake::receive).layer(DefaultBodyLimit::disable()),
+        )
         .nest("/v1", v1)
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

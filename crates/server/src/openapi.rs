@@ -4,7 +4,8 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{health, keys};
+use crate::intake;
+use crate::routes::{events, health, keys, sources};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -12,12 +13,18 @@ use crate::routes::{health, keys};
     paths(
         health::healthz, health::readyz, health::metrics,
         keys::create, keys::list, keys::get, keys::revoke, keys::rotate,
+        sources::create, sources::list, sources::get, sources::update, sources::delete,
+        events::list, events::get, events::replay,
+        intake::receive,
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldError)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness and metrics (no authentication)."),
         (name = "keys", description = "API keys."),
+        (name = "sources", description = "Webhook sources: where providers send events."),
+        (name = "events", description = "The event log."),
+        (name = "intake", description = "Provider webhooks (authenticated by the provider's signature)."),
     )
 )]
 pub struct ApiDoc;

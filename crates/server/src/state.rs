@@ -14,4 +14,5 @@ pub struct AppState {
     pub vault: Vault,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
+    pub intake: crate::intake::Intake,
 }

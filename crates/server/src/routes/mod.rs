@@ -1,2 +1,4 @@
+pub mod events;
 pub mod health;
 pub mod keys;
+pub mod sources;

@@ -112,14 +112,7 @@ async fn errors_are_problem_documents(backend: Backend) {
     .await;
 
     // Nothing above stored anything: the bootstrap key is still the only key.
-    let keys: serde_json::Value = app
-        .get("/v1/keys")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: serde_json::Value = app.get_json("/v1/keys").await;
     assert_eq!(keys["data"].as_array().unwrap().len(), 1);
     app.finish().await;
 }
@@ -134,15 +127,7 @@ async fn metrics_count_requests_by_route(backend: Backend) {
         .send()
         .await
         .unwrap(); // 404
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(
             r#"switchyard_http_requests_total{method="GET",route="/v1/keys",status="200"} 3"#

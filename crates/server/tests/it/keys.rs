@@ -84,14 +84,7 @@ async fn keys_lifecycle_over_http(backend: Backend) {
             .ends_with(&raw[raw.len() - 4..])
     );
 
-    let fetched: serde_json::Value = app
-        .get(&format!("/v1/keys/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetched: serde_json::Value = app.get_json(&format!("/v1/keys/{id}")).await;
     assert_eq!(fetched["name"], "billing");
     assert!(
         fetched.get("key").is_none(),

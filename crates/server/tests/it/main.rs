@@ -3,8 +3,12 @@
 
 mod api;
 mod crash;
+mod intake;
+mod interop;
 mod keys;
+mod kinds;
 mod lifecycle;
+mod sources;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +93,35 @@ impl TestApp {
         }
     }
 
+    /// Stops this hub and opens a new one on the same store (a restart), with `tweak`
+    /// applied to the configuration.
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        self.stop().await;
+        let mut config = config_for(&self.db);
+        if let Some(file) = &config.master_key_file {
+            assert!(file.exists(), "the SQLite master key file is kept");
+        }
+        if self.db.backend == Backend::Postgres {
+            config.master_key = self.state.config.master_key.clone();
+        }
+        tweak(&mut config);
+        let hub = Hub::open(config).await.expect("hub reopens");
+        let state = hub.state().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel();
+        let handle = tokio::spawn(hub.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            addr,
+            state,
+            stop: Some(stop),
+            handle: Some(handle),
+            ..self
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -102,6 +135,17 @@ impl TestApp {
 
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.req(Method::GET, path)
+    }
+
+    /// `GET path` with the bootstrap key, read as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let r = self.client.get(self.url("/metrics")).send().await.unwrap();
+        r.text().await.unwrap()
     }
 
     pub fn post(&self, path: &str, body: serde_json::Value) -> RequestBuilder {
