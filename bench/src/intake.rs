@@ -2,14 +2,14 @@
 //! concurrent clients to a hub in this process, answered only after their group commit.
 //! Baseline: `GET /healthz` of the same server, same clients, same run.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use switchyard_server::{Config, Hub};
 use switchyard_store::Backend;
 use switchyard_store::testing::TestDb;
+
+use crate::load;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -25,30 +25,12 @@ pub struct Args {
     /// Store events without processing them (isolates the intake path).
     #[arg(long)]
     no_processing: bool,
+    /// Intake writer tasks (0: the hub's default for the store).
+    #[arg(long, default_value_t = 0)]
+    writers: usize,
 }
 
 const SECRET: &str = "whsec_bench_secret";
-
-struct Figures {
-    requests: usize,
-    failures: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-impl Figures {
-    fn rate(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn percentile(&self, p: f64) -> Duration {
-        let mut l = self.latencies.clone();
-        l.sort();
-        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    }
-}
 
 pub async fn run(args: Args) {
     let backends: Vec<Backend> = match args.backend.as_str() {
@@ -68,6 +50,7 @@ pub async fn run(args: Args) {
         };
         config.log.level = "error".into();
         config.queue.enabled = !args.no_processing;
+        config.intake.writers = args.writers;
         if backend == Backend::Postgres {
             config.master_key = Some(
                 switchyard_core::vault::MasterKey::generate()
@@ -99,35 +82,30 @@ pub async fn run(args: Args) {
             .json()
             .await
             .unwrap();
-        let intake_url = format!("http://{addr}/in/{}", source["id"].as_str().unwrap());
 
-        let baseline = load(&client, &args, {
-            let url = format!("http://{addr}/healthz");
-            move |c: &reqwest::Client, _n: usize| c.get(&url)
+        let duration = Duration::from_secs(args.seconds);
+        let baseline = load::run(addr, args.connections, duration, |_, _| {
+            load::request("GET", "/healthz", &[], b"")
         })
         .await;
-        let intake = load(&client, &args, move |c: &reqwest::Client, n: usize| {
+        let intake_path = format!("/in/{}", source["id"].as_str().unwrap());
+        let intake = load::run(addr, args.connections, duration, move |_, n| {
             let body = format!(
                 r#"{{"id":"evt_bench_{n}","object":"event","type":"checkout.session.completed","data":{{"object":{{"id":"cs_{n}"}}}}}}"#
             );
             let t = switchyard_core::time::now_ms() / 1000;
             let header = switchyard_signatures::stripe::sign(SECRET, t, body.as_bytes());
-            c.post(&intake_url).header("stripe-signature", header).header("content-type", "application/json").body(body)
+            load::request(
+                "POST",
+                &intake_path,
+                &[("stripe-signature", &header), ("content-type", "application/json")],
+                body.as_bytes(),
+            )
         })
         .await;
         println!("{backend:?}:");
-        for (name, f) in [
-            ("GET /healthz (baseline)", &baseline),
-            ("POST /in (signed Stripe)", &intake),
-        ] {
-            println!(
-                "  {name:<26} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  failures {}",
-                f.rate(),
-                f.percentile(0.50).as_secs_f64() * 1e3,
-                f.percentile(0.99).as_secs_f64() * 1e3,
-                f.failures
-            );
-        }
+        println!("{}", baseline.line("GET /healthz (baseline)"));
+        println!("{}", intake.line("POST /in (signed Stripe)"));
         println!(
             "  intake / baseline          {:>8.2}x",
             intake.rate() / baseline.rate()
@@ -136,47 +114,4 @@ pub async fn run(args: Args) {
         let _ = server.await;
         db.cleanup().await;
     }
-}
-
-async fn load<F>(client: &reqwest::Client, args: &Args, make: F) -> Figures
-where
-    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
-{
-    let make = Arc::new(make);
-    let counter = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..args.connections {
-        let (client, make, counter) = (client.clone(), make.clone(), counter.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut latencies, mut failures) = (Vec::new(), 0);
-            while Instant::now() < deadline {
-                let n = counter.fetch_add(1, Ordering::Relaxed);
-                let t0 = Instant::now();
-                match make(&client, n).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        latencies.push(t0.elapsed());
-                    }
-                    _ => failures += 1,
-                }
-            }
-            (latencies, failures)
-        }));
-    }
-    let mut figures = Figures {
-        requests: 0,
-        failures: 0,
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-    };
-    for t in tasks {
-        let (latencies, failures) = t.await.unwrap();
-        figures.requests += latencies.len();
-        figures.failures += failures;
-        figures.latencies.extend(latencies);
-    }
-    figures.elapsed = started.elapsed();
-    figures
 }

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod intake;
+mod load;
 mod queue;
 
 use clap::{Parser, Subcommand};

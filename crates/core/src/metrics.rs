@@ -229,6 +229,7 @@ pub struct Metrics {
     pub http_requests: CounterVec,
     pub intake: CounterVec,
     pub intake_rejections: CounterVec,
+    pub events_processed: CounterVec,
     pub http_duration: HistogramVec,
     pub jobs: CounterVec,
     pub job_duration: HistogramVec,
@@ -258,6 +259,11 @@ impl Default for Metrics {
                 "Webhook requests rejected, by source and reason.",
                 &["source", "reason"],
             ),
+            events_processed: CounterVec::new(
+                "switchyard_events_processed_total",
+                "Events processed (normalized and fanned out) by this node.",
+                &[],
+            ),
             jobs: CounterVec::new(
                 "switchyard_jobs_total",
                 "Queue job runs by kind and outcome (completed, retried, dead, lost_lease).",
@@ -279,6 +285,7 @@ impl Metrics {
         self.http_duration.render(out);
         self.intake.render(out);
         self.intake_rejections.render(out);
+        self.events_processed.render(out);
         self.jobs.render(out);
         self.job_duration.render(out);
     }

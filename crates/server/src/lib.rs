@@ -88,11 +88,7 @@ impl Hub {
                 config.intake.paypal_cert_urls.clone(),
             )),
         };
-        let mut handlers = Handlers::default();
-        handlers.register(
-            intake::writer::PROCESS_JOB,
-            Arc::new(intake::process::ProcessEvent::new(store.clone())),
-        );
+        let handlers = Handlers::default();
         let state = AppState {
             store,
             vault,
@@ -169,6 +165,15 @@ impl Hub {
             tokio::spawn(worker.run(stop_rx.clone()))
         });
 
+        let processor = self.state.config.queue.enabled.then(|| {
+            tokio::spawn(intake::process::run(
+                self.state.store.clone(),
+                self.state.metrics.clone(),
+                self.state.config.queue.poll_interval.0,
+                stop_rx.clone(),
+            ))
+        });
+
         let mut http_stop = stop_rx.clone();
         let app = self.router();
         let server =
@@ -181,8 +186,8 @@ impl Hub {
         let _ = stop_tx.send(true);
         let drained = tokio::time::timeout(grace, async {
             let http = server.await;
-            if let Some(worker) = worker {
-                let _ = worker.await;
+            for task in [worker, processor].into_iter().flatten() {
+                let _ = task.await;
             }
             http
         })

@@ -7,7 +7,9 @@ pub(crate) const EVENT_COLUMNS: &str =
     "id, source_id, source_kind, dedupe_key, provider_type, type, payload, headers,
     state, received_at, processed_at";
 
-/// Rows per multi-row INSERT (9 parameters each stays far below both backends' limits).
+/// Rows per multi-row INSERT (9 parameters a row stays far below SQLite's limit). A
+/// batch takes one statement, prepared once per size and then served from the
+/// connection's statement cache.
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;
 
 /// `INSERT INTO events … VALUES (…), (…) … RETURNING id` for `rows` events; rows that
@@ -36,35 +38,6 @@ pub(crate) fn insert_events_sql(rows: usize) -> String {
         ));
     }
     sql.push_str(" ON CONFLICT (source_id, dedupe_key) DO NOTHING RETURNING id");
-    sql
-}
-
-/// One job of kind `$1`, due at `$2`, per payload `$3…`.
-pub(crate) fn enqueue_many_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO jobs (kind, payload, max_attempts, run_at, created_at, updated_at) VALUES ",
-    );
-    for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!("($1, ${}, 8, $2, $2, $2)", row + 3));
-    }
-    sql
-}
-
-/// Sets state `$1`, `processed_at = $2` and the type of each `(id, type)` pair `$3…`.
-pub(crate) fn mark_events_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "UPDATE events SET state = $1, processed_at = $2, type = m.column2 FROM (VALUES ",
-    );
-    for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!("(${}, ${})", row * 2 + 3, row * 2 + 4));
-    }
-    sql.push_str(") AS m WHERE events.id = m.column1");
     sql
 }
 
@@ -167,41 +140,11 @@ macro_rules! event_store_impl {
             async fn insert_events(
                 &self,
                 events: &[::switchyard_core::event::NewEvent],
-                job_kind: &str,
             ) -> $crate::Result<Vec<::switchyard_core::event::Stored>> {
                 use ::switchyard_core::event::Stored;
-                let now = ::switchyard_core::time::now_ms();
                 let mut tx = self.writer().begin().await?;
-                // Multi-row statements: a batch costs a few round trips, not two per event.
-                let mut inserted = ::std::collections::HashSet::new();
-                for chunk in events.chunks($crate::event_sql::ROWS_PER_STATEMENT) {
-                    let sql = $crate::event_sql::insert_events_sql(chunk.len());
-                    let mut query = ::sqlx::query_scalar::<_, String>(::sqlx::AssertSqlSafe(sql));
-                    for e in chunk {
-                        query = query
-                            .bind(&e.id)
-                            .bind(&e.source_id)
-                            .bind(&e.source_kind)
-                            .bind(&e.dedupe_key)
-                            .bind(&e.provider_type)
-                            .bind(&e.event_type)
-                            .bind(&e.payload)
-                            .bind(&e.headers)
-                            .bind(e.received_at);
-                    }
-                    inserted.extend(query.fetch_all(&mut *tx).await?);
-                }
-                let new: Vec<&str> =
-                    events.iter().map(|e| e.id.as_str()).filter(|id| inserted.contains(*id)).collect();
-                for chunk in new.chunks($crate::event_sql::ROWS_PER_STATEMENT) {
-                    let sql = $crate::event_sql::enqueue_many_sql(chunk.len());
-                    let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(job_kind).bind(now);
-                    for id in chunk {
-                        query = query.bind(*id);
-                    }
-                    query.execute(&mut *tx).await?;
-                }
-                let enqueued = !new.is_empty();
+                let inserted = Self::insert_event_rows(&mut tx, events).await?;
+                let received = !inserted.is_empty();
                 let mut out = Vec::with_capacity(events.len());
                 for e in events {
                     if inserted.contains(&e.id) {
@@ -219,7 +162,7 @@ macro_rules! event_store_impl {
                     }
                 }
                 tx.commit().await?;
-                if enqueued {
+                if received {
                     self.jobs_enqueued();
                 }
                 Ok(out)
@@ -229,26 +172,6 @@ macro_rules! event_store_impl {
                 let sql = format!("SELECT {} FROM events WHERE id = $1", $crate::event_sql::EVENT_COLUMNS);
                 let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.reader()).await?;
                 row.as_ref().map(event_from_row).transpose()
-            }
-
-            async fn get_events(&self, ids: &[String]) -> $crate::Result<Vec<::switchyard_core::event::Event>> {
-                let mut out = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks($crate::event_sql::ROWS_PER_STATEMENT) {
-                    let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-                    let sql = format!(
-                        "SELECT {} FROM events WHERE id IN ({})",
-                        $crate::event_sql::EVENT_COLUMNS,
-                        placeholders.join(", ")
-                    );
-                    let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
-                    for id in chunk {
-                        query = query.bind(id);
-                    }
-                    for row in query.fetch_all(self.reader()).await? {
-                        out.push(event_from_row(&row)?);
-                    }
-                }
-                Ok(out)
             }
 
             async fn list_events(
@@ -275,40 +198,23 @@ macro_rules! event_store_impl {
                 rows.iter().map(event_from_row).collect()
             }
 
-            async fn mark_events(&self, state: &str, marks: &[(String, String)], at: i64) -> $crate::Result<u64> {
-                let mut tx = self.writer().begin().await?;
-                let mut found = 0;
-                for chunk in marks.chunks($crate::event_sql::ROWS_PER_STATEMENT) {
-                    let sql = $crate::event_sql::mark_events_sql(chunk.len());
-                    let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(state).bind(at);
-                    for (id, event_type) in chunk {
-                        query = query.bind(id).bind(event_type);
-                    }
-                    found += query.execute(&mut *tx).await?.rows_affected();
-                }
-                tx.commit().await?;
-                Ok(found)
+            async fn process_received(&self, limit: u32, at: i64) -> $crate::Result<u64> {
+                let done = ::sqlx::query(Self::PROCESS_RECEIVED)
+                    .bind(at)
+                    .bind(i64::from(limit))
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected())
             }
 
-            async fn requeue_event(&self, id: &str, job_kind: &str) -> $crate::Result<bool> {
-                let now = ::switchyard_core::time::now_ms();
-                let mut tx = self.writer().begin().await?;
+            async fn requeue_event(&self, id: &str) -> $crate::Result<bool> {
                 let done = ::sqlx::query("UPDATE events SET state = 'received', processed_at = NULL WHERE id = $1")
                     .bind(id)
-                    .execute(&mut *tx)
+                    .execute(self.writer())
                     .await?;
                 if done.rows_affected() == 0 {
                     return Ok(false);
                 }
-                ::sqlx::query(Self::ENQUEUE)
-                    .bind(job_kind)
-                    .bind(id)
-                    .bind(8i32)
-                    .bind(now)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
                 self.jobs_enqueued();
                 Ok(true)
             }

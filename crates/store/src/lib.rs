@@ -150,22 +150,22 @@ pub trait SourceStore: Send + Sync {
 
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Stores events in one transaction, each with a `job_kind` job carrying its id, and
-    /// answers per event whether it was new or a duplicate of an earlier event of the
-    /// same source with the same `dedupe_key` (enforced by a unique index, so nodes
-    /// racing on one event store it once).
-    async fn insert_events(&self, events: &[NewEvent], job_kind: &str) -> Result<Vec<Stored>>;
+    /// Stores events in one transaction, in state `received`, and answers per event
+    /// whether it was new or a duplicate of an earlier event of the same source with the
+    /// same `dedupe_key` (enforced by a unique index, so nodes racing on one event store
+    /// it once). Received events are the processing queue: storing one wakes the
+    /// processors ([`JobQueue::job_notifier`]).
+    async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<Stored>>;
     async fn get_event(&self, id: &str) -> Result<Option<Event>>;
-    /// The events among `ids` that exist, in one query (any order).
-    async fn get_events(&self, ids: &[String]) -> Result<Vec<Event>>;
     /// Newest first; payloads included.
     async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>>;
-    /// Records the outcome of processing: sets `state`, the hub type and `processed_at = at` of each `(event id, hub type)`
-    /// in one statement; returns how many events were found.
-    async fn mark_events(&self, state: &str, marks: &[(String, String)], at: i64) -> Result<u64>;
-    /// Sets the event back to `received` and enqueues a `job_kind` job for it, in one
-    /// transaction. `false` if there is no such event.
-    async fn requeue_event(&self, id: &str, job_kind: &str) -> Result<bool>;
+    /// Processes up to `limit` received events, oldest first, in one transaction, and
+    /// marks them `processed` at `at`. Events another node is processing at the same
+    /// time are skipped, never waited on or processed twice. Returns how many.
+    async fn process_received(&self, limit: u32, at: i64) -> Result<u64>;
+    /// Sets the event back to `received`, so that it is processed again. `false` if
+    /// there is no such event.
+    async fn requeue_event(&self, id: &str) -> Result<bool>;
 }
 
 /// Everything the hub persists.

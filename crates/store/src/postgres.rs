@@ -2,12 +2,13 @@
 //! jobs are claimed with `FOR UPDATE SKIP LOCKED`, and enqueues wake workers on every
 //! node through `LISTEN/NOTIFY`.
 
+use std::collections::HashSet;
 use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{PgConnection, Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -52,8 +53,17 @@ impl PgStore {
         FROM due WHERE jobs.id = due.id
         RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts";
 
+    const PROCESS_RECEIVED: &'static str = "WITH due AS (
+            SELECT id FROM events WHERE state = 'received'
+            ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+        UPDATE events SET state = 'processed', processed_at = $1
+        FROM due WHERE events.id = due.id";
+
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
-        let connect = PgConnectOptions::from_str(url)?.application_name("switchyard");
+        let mut connect = PgConnectOptions::from_str(url)?.application_name("switchyard");
+        if loopback_without_sslmode(url, &connect) {
+            connect = connect.ssl_mode(PgSslMode::Disable);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))
             .acquire_timeout(options.acquire_timeout)
@@ -90,6 +100,43 @@ impl PgStore {
     fn jobs_enqueued(&self) {
         self.notify.notify_waiters();
         self.announce.notify_one();
+    }
+
+    /// Inserts events with one statement over arrays, whatever their number (one
+    /// prepared statement serves every batch size); returns the ids of the new rows.
+    async fn insert_event_rows(
+        tx: &mut Transaction<'static, Postgres>,
+        events: &[switchyard_core::event::NewEvent],
+    ) -> Result<HashSet<String>> {
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let sources: Vec<Option<&str>> = events.iter().map(|e| e.source_id.as_deref()).collect();
+        let kinds: Vec<Option<&str>> = events.iter().map(|e| e.source_kind.as_deref()).collect();
+        let keys: Vec<Option<&str>> = events.iter().map(|e| e.dedupe_key.as_deref()).collect();
+        let provider_types: Vec<Option<&str>> =
+            events.iter().map(|e| e.provider_type.as_deref()).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
+        let headers: Vec<&str> = events.iter().map(|e| e.headers.as_str()).collect();
+        let received: Vec<i64> = events.iter().map(|e| e.received_at).collect();
+        let inserted: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO events (id, source_id, source_kind, dedupe_key, provider_type, type,
+                 payload, headers, received_at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::bytea[], $8::text[], $9::bigint[])
+             ON CONFLICT (source_id, dedupe_key) DO NOTHING RETURNING id",
+        )
+        .bind(&ids)
+        .bind(&sources)
+        .bind(&kinds)
+        .bind(&keys)
+        .bind(&provider_types)
+        .bind(&types)
+        .bind(&payloads)
+        .bind(&headers)
+        .bind(&received)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(inserted.into_iter().collect())
     }
 
     /// Deletes completed jobs with one statement.
@@ -131,6 +178,24 @@ impl PgStore {
             .await?;
         Ok(())
     }
+}
+
+/// A URL that names no `sslmode` gets PostgreSQL's default, `prefer`: TLS when the
+/// server offers it, without checking its certificate. Over loopback that protects
+/// nothing, and the TLS client in use sends without `TCP_NODELAY`, so small writes wait
+/// for delayed ACKs (tens of milliseconds). Loopback connections therefore go without
+/// TLS unless the URL asks for it; remote ones keep the default.
+fn loopback_without_sslmode(url: &str, options: &PgConnectOptions) -> bool {
+    let asks = url
+        .split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("sslmode=")));
+    let host = options.get_host();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !asks && std::env::var_os("PGSSLMODE").is_none() && loopback
 }
 
 sql_store_impl!(PgStore, Postgres);
@@ -202,5 +267,24 @@ impl Admin for PgStore {
         self.listener.abort();
         self.announcer.abort();
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(url: &str) -> bool {
+        loopback_without_sslmode(url, &PgConnectOptions::from_str(url).unwrap())
+    }
+
+    #[test]
+    fn loopback_goes_without_tls_unless_asked() {
+        assert!(plain("postgres://u@127.0.0.1:5432/db"));
+        assert!(plain("postgres://u@localhost/db"));
+        assert!(plain("postgres://u@[::1]:5432/db"));
+        assert!(!plain("postgres://u@127.0.0.1/db?sslmode=require"));
+        assert!(!plain("postgres://u@db.internal:5432/db"));
+        assert!(!plain("postgres://u@10.0.0.5/db"));
     }
 }

@@ -112,7 +112,8 @@ pub trait JobQueue: Send + Sync {
     async fn next_due(&self) -> Result<Option<i64>>;
     async fn queue_depth(&self) -> Result<Vec<QueueDepth>>;
     async fn dead_jobs(&self, limit: u32) -> Result<Vec<DeadJob>>;
-    /// Woken whenever a job is enqueued on this node (and, on PostgreSQL, on any node).
+    /// Woken whenever work is added — a job enqueued or an event received — on this node
+    /// (and, on PostgreSQL, on any node).
     fn job_notifier(&self) -> Arc<Notify>;
 }
 

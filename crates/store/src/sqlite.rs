@@ -5,6 +5,7 @@
 //! `synchronous = FULL`: an acknowledged write survives a crash of the process and of
 //! the machine.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -49,6 +50,10 @@ impl SqliteStore {
                      ORDER BY run_at, id LIMIT $3)
         RETURNING id, kind, payload, attempts, max_attempts";
 
+    const PROCESS_RECEIVED: &'static str =
+        "UPDATE events SET state = 'processed', processed_at = $1
+        WHERE id IN (SELECT id FROM events WHERE state = 'received' ORDER BY id LIMIT $2)";
+
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let connect = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -92,6 +97,33 @@ impl SqliteStore {
 
     fn reader(&self) -> &SqlitePool {
         &self.read
+    }
+
+    /// Inserts events with multi-row statements (a batch costs one statement, not one
+    /// per event); returns the ids of the rows that were new.
+    async fn insert_event_rows(
+        tx: &mut Transaction<'static, Sqlite>,
+        events: &[switchyard_core::event::NewEvent],
+    ) -> Result<HashSet<String>> {
+        let mut inserted = HashSet::with_capacity(events.len());
+        for chunk in events.chunks(crate::event_sql::ROWS_PER_STATEMENT) {
+            let sql = crate::event_sql::insert_events_sql(chunk.len());
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                query = query
+                    .bind(&e.id)
+                    .bind(&e.source_id)
+                    .bind(&e.source_kind)
+                    .bind(&e.dedupe_key)
+                    .bind(&e.provider_type)
+                    .bind(&e.event_type)
+                    .bind(&e.payload)
+                    .bind(&e.headers)
+                    .bind(e.received_at);
+            }
+            inserted.extend(query.fetch_all(&mut **tx).await?);
+        }
+        Ok(inserted)
     }
 
     /// Deletes completed jobs in one transaction: one commit for the batch.

@@ -70,13 +70,17 @@ impl TestDb {
             .await
             .expect("create test database");
         let _ = conn.close().await;
-        let base = admin
-            .rsplit_once('/')
-            .map_or(admin.as_str(), |(b, _)| b)
-            .to_string();
+        // Same server and options (`?sslmode=…`), another database.
+        let (location, options) = admin.split_once('?').unwrap_or((admin.as_str(), ""));
+        let base = location.rsplit_once('/').map_or(location, |(b, _)| b);
+        let options = if options.is_empty() {
+            String::new()
+        } else {
+            format!("?{options}")
+        };
         TestDb {
             backend: Backend::Postgres,
-            url: format!("{base}/{name}"),
+            url: format!("{base}/{name}{options}"),
             dir: None,
             pg_name: Some(name),
         }

@@ -36,6 +36,8 @@ conformance!(
     events_are_stored_once_per_identity,
     racing_nodes_store_one_event,
     events_filter_paginate_and_requeue,
+    storing_events_wakes_processors,
+    concurrent_processors_take_each_event_once,
 );
 
 fn new_key(name: &str, scopes: &[Scope]) -> (NewKey, String) {
@@ -670,7 +672,7 @@ async fn events_are_stored_once_per_identity(db: &TestDb) {
         event("src_a", "evt_1", "charge.succeeded"),
         event("src_b", "evt_1", "x"),
     ];
-    let stored = store.insert_events(&batch, "event.process").await.unwrap();
+    let stored = store.insert_events(&batch).await.unwrap();
     assert_eq!(stored[0], Stored::Inserted(batch[0].id.clone()));
     assert_eq!(
         stored[1],
@@ -683,35 +685,88 @@ async fn events_are_stored_once_per_identity(db: &TestDb) {
         "keys are unique per source only"
     );
     let again = store
-        .insert_events(
-            &[event("src_a", "evt_1", "charge.succeeded")],
-            "event.process",
-        )
+        .insert_events(&[event("src_a", "evt_1", "charge.succeeded")])
         .await
         .unwrap();
     assert_eq!(again, [Stored::Duplicate(batch[0].id.clone())]);
-
-    // One processing job per stored event, carrying its id.
-    let jobs = store
-        .claim(10, Duration::from_secs(30), now_ms())
-        .await
-        .unwrap();
-    let mut payloads: Vec<_> = jobs
-        .iter()
-        .map(|j| (j.kind.as_str(), j.payload.clone()))
-        .collect();
-    payloads.sort();
-    let mut expected = vec![
-        ("event.process", batch[0].id.clone()),
-        ("event.process", batch[2].id.clone()),
-    ];
-    expected.sort();
-    assert_eq!(payloads, expected);
 
     let got = store.get_event(&batch[0].id).await.unwrap().unwrap();
     assert_eq!(got.payload, batch[0].payload);
     assert_eq!(got.state, "received");
     assert_eq!(got.provider_type.as_deref(), Some("charge.succeeded"));
+
+    // Received events are the processing queue: the two new ones, no job rows.
+    assert!(store.queue_depth().await.unwrap().is_empty());
+    assert_eq!(store.process_received(10, 42).await.unwrap(), 2);
+    assert_eq!(store.process_received(10, 43).await.unwrap(), 0);
+    let got = store.get_event(&batch[2].id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.state.as_str(), got.processed_at),
+        ("processed", Some(42))
+    );
+}
+
+/// Storing events wakes the processors at once.
+async fn storing_events_wakes_processors(db: &TestDb) {
+    let store = db.store().await;
+    let notify = store.job_notifier();
+    let woken = notify.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    store
+        .insert_events(&[event("src_w", "evt_w", "t")])
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), woken)
+        .await
+        .expect("a stored event wakes the processors");
+}
+
+/// Processors running at once (as on several nodes) share the received events: every
+/// event is processed exactly once.
+async fn concurrent_processors_take_each_event_once(db: &TestDb) {
+    let store = db.store().await;
+    let total = 2000u64;
+    let events: Vec<NewEvent> = (0..total)
+        .map(|i| event("src_c", &format!("evt_c{i}"), "t"))
+        .collect();
+    for chunk in events.chunks(500) {
+        store.insert_events(chunk).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = db.store().await;
+        tasks.push(tokio::spawn(async move {
+            let mut mine = 0;
+            loop {
+                let n = store.process_received(25, now_ms()).await.unwrap();
+                if n == 0 {
+                    return mine;
+                }
+                mine += n;
+            }
+        }));
+    }
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.push(t.await.unwrap());
+    }
+    assert_eq!(
+        counts.iter().sum::<u64>(),
+        total,
+        "per processor: {counts:?}"
+    );
+    let listed = store
+        .list_events(
+            &EventFilter::default(),
+            &Page {
+                limit: 1000,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(listed.iter().all(|e| e.state == "processed"));
 }
 
 async fn racing_nodes_store_one_event(db: &TestDb) {
@@ -720,7 +775,7 @@ async fn racing_nodes_store_one_event(db: &TestDb) {
         let store = db.store().await;
         tasks.push(tokio::spawn(async move {
             store
-                .insert_events(&[event("src_r", "evt_race", "t")], "event.process")
+                .insert_events(&[event("src_r", "evt_race", "t")])
                 .await
                 .unwrap()
                 .remove(0)
@@ -752,9 +807,9 @@ async fn racing_nodes_store_one_event(db: &TestDb) {
         .unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(
-        store.queue_depth().await.unwrap()[0].count,
+        store.process_received(10, now_ms()).await.unwrap(),
         1,
-        "one processing job"
+        "processed once"
     );
 }
 
@@ -769,7 +824,7 @@ async fn events_filter_paginate_and_requeue(db: &TestDb) {
             kind,
         );
         ids.push(e.id.clone());
-        store.insert_events(&[e], "event.process").await.unwrap();
+        store.insert_events(&[e]).await.unwrap();
     }
     let page = |limit, cursor: Option<String>| Page { limit, cursor };
     let all = store
@@ -833,50 +888,11 @@ async fn events_filter_paginate_and_requeue(db: &TestDb) {
         5
     );
 
-    let marks = [
-        (ids[0].clone(), "payment.checkout.completed".to_string()),
-        (ids[1].clone(), "payment.invoice.paid".to_string()),
-        ("evt_missing".to_string(), "x".to_string()),
-    ];
-    assert_eq!(store.mark_events("processed", &marks, 77).await.unwrap(), 2);
-    let both = store
-        .get_events(&[ids[1].clone(), "evt_missing".into(), ids[0].clone()])
-        .await
-        .unwrap();
-    assert_eq!(both.len(), 2);
-    let other = both.iter().find(|e| e.id == ids[1]).unwrap();
-    assert_eq!(
-        (other.state.as_str(), other.event_type.as_str()),
-        ("processed", "payment.invoice.paid")
-    );
+    assert_eq!(store.process_received(10, 77).await.unwrap(), 5);
     let e = store.get_event(&ids[0]).await.unwrap().unwrap();
-    assert_eq!(
-        (e.state.as_str(), e.event_type.as_str(), e.processed_at),
-        ("processed", "payment.checkout.completed", Some(77))
-    );
-
-    let before: i64 = store
-        .queue_depth()
-        .await
-        .unwrap()
-        .iter()
-        .map(|d| d.count)
-        .sum();
-    assert!(store.requeue_event(&ids[0], "event.process").await.unwrap());
-    assert!(
-        !store
-            .requeue_event("evt_missing", "event.process")
-            .await
-            .unwrap()
-    );
-    let after: i64 = store
-        .queue_depth()
-        .await
-        .unwrap()
-        .iter()
-        .map(|d| d.count)
-        .sum();
-    assert_eq!(after, before + 1);
+    assert_eq!((e.state.as_str(), e.processed_at), ("processed", Some(77)));
+    assert!(store.requeue_event(&ids[0]).await.unwrap());
+    assert!(!store.requeue_event("evt_missing").await.unwrap());
     assert_eq!(
         store.get_event(&ids[0]).await.unwrap().unwrap().state,
         "received"

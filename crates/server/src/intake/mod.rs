@@ -134,7 +134,7 @@ pub async fn receive(
             source_id: Some(source_id.clone()),
             source_kind: Some(loaded.kind.as_str().to_string()),
             dedupe_key: Some(p.dedupe_key),
-            event_type: p.provider_type.clone().unwrap_or_else(|| "webhook".into()),
+            event_type: hub_type(loaded.kind, p.provider_type.as_deref(), &p.payload),
             provider_type: p.provider_type,
             payload: p.payload,
             headers: kept.clone(),
@@ -265,4 +265,15 @@ pub struct Intake {
     pub writer: Writer,
     pub sources: Arc<SourceCache>,
     pub paypal: Arc<paypal::PaypalCerts>,
+}
+
+/// The event's type in the hub's vocabulary (`payment.checkout.completed`), or the
+/// provider's own type where the hub has no name for it.
+fn hub_type(kind: SourceKind, provider_type: Option<&str>, payload: &[u8]) -> String {
+    let Some(provider_type) = provider_type else {
+        return "webhook".into();
+    };
+    provider::normalize(kind, provider_type, payload)
+        .unwrap_or(provider_type)
+        .to_string()
 }

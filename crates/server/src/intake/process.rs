@@ -1,80 +1,62 @@
-//! The `event.process` job: gives a stored event its normalized type and marks it
-//! processed. Later stages (delivery fan-out, message status) hook in here.
+//! Event processing: received events are the queue. A processor takes what is waiting,
+//! oldest first, and handles a batch in one transaction; on PostgreSQL the processors
+//! of several nodes share the work without taking the same event twice. Later stages
+//! (delivery fan-out, message status) hook into that transaction.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
-use switchyard_core::event::Event;
-use switchyard_core::provider::{self, SourceKind};
+use switchyard_core::metrics::Metrics;
 use switchyard_core::time::now_ms;
 use switchyard_store::Store;
-use switchyard_store::batch::Batcher;
-use switchyard_store::queue::{Job, JobError, JobHandler};
+use tokio::sync::watch;
 
-/// Most events marked processed in one transaction.
-const MARK_BATCH: usize = 512;
+/// Most events processed in one transaction.
+const BATCH: u32 = 512;
 
-#[derive(Debug)]
-pub struct ProcessEvent {
-    /// Events read in batches: one query serves every job running at the time.
-    reads: Batcher<String, Option<Event>>,
-    /// `(event id, hub type)` pairs marked processed in batches (group commit).
-    marks: Batcher<(String, String), ()>,
-}
+/// How long a woken processor lets more events arrive before taking them.
+const GATHER: Duration = Duration::from_millis(5);
 
-impl ProcessEvent {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        let reader = store.clone();
-        let reads = Batcher::start(1, MARK_BATCH, move |ids: Vec<String>| {
-            let store = reader.clone();
-            async move {
-                let mut found: HashMap<String, Event> = store
-                    .get_events(&ids)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(|e| (e.id.clone(), e))
-                    .collect();
-                Ok(ids.iter().map(|id| found.remove(id)).collect())
+/// Processes received events until `shutdown` turns true. Wakes when events are stored
+/// (on PostgreSQL, by any node) and polls every `poll_interval` as a safety net.
+pub async fn run(
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    poll_interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let notify = store.job_notifier();
+    let mut failures = 0u32;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let wait = match store.process_received(BATCH, now_ms()).await {
+            Ok(n) => {
+                failures = 0;
+                metrics.events_processed.add(&[], n);
+                if n == u64::from(BATCH) {
+                    continue; // more are waiting
+                }
+                poll_interval
             }
-        });
-        let writer = store.clone();
-        let marks = Batcher::start(1, MARK_BATCH, move |marks: Vec<(String, String)>| {
-            let store = writer.clone();
-            async move {
-                store
-                    .mark_events("processed", &marks, now_ms())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(vec![(); marks.len()])
+            Err(e) => {
+                failures += 1;
+                tracing::error!(error = %e, "processing received events failed; retrying");
+                (Duration::from_millis(100) * 2u32.pow(failures.min(6))).min(poll_interval * 10)
             }
-        });
-        Self { reads, marks }
-    }
-}
-
-#[async_trait]
-impl JobHandler for ProcessEvent {
-    async fn run(&self, job: &Job) -> Result<(), JobError> {
-        let Some(event) = self
-            .reads
-            .submit(job.payload.clone())
-            .await
-            .map_err(JobError::retry)?
-        else {
-            tracing::warn!(event_id = %job.payload, "event to process no longer exists");
-            return Ok(());
         };
-        let kind = event.source_kind.as_deref().and_then(SourceKind::parse);
-        let provider_type = event.provider_type.as_deref().unwrap_or(&event.event_type);
-        let normalized = kind
-            .and_then(|k| provider::normalize(k, provider_type, &event.payload))
-            .map_or_else(|| provider_type.to_string(), str::to_string);
-        self.marks
-            .submit((event.id, normalized))
-            .await
-            .map_err(JobError::retry)?;
-        Ok(())
+        tokio::select! {
+            _ = notified => {
+                // Let a burst gather, so that one transaction (and one disk flush) serves
+                // many events instead of one per intake commit.
+                tokio::time::sleep(GATHER).await;
+            }
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
     }
 }

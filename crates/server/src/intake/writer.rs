@@ -10,9 +10,6 @@ use switchyard_core::event::{NewEvent, Stored};
 use switchyard_store::Store;
 use switchyard_store::batch::{BatchError, Batcher};
 
-/// The queue job that processes a stored event.
-pub const PROCESS_JOB: &str = "event.process";
-
 /// Most requests stored in one transaction.
 const MAX_BATCH: usize = 512;
 
@@ -30,7 +27,7 @@ impl Writer {
             async move {
                 let sizes: Vec<usize> = requests.iter().map(Vec::len).collect();
                 let all: Vec<NewEvent> = requests.into_iter().flatten().collect();
-                let mut stored = store.insert_events(&all, PROCESS_JOB).await.map_err(|e| {
+                let mut stored = store.insert_events(&all).await.map_err(|e| {
                     tracing::error!(error = %e, events = all.len(), "storing an intake batch failed");
                     e.to_string()
                 })?;
@@ -46,7 +43,7 @@ impl Writer {
         Writer { batcher }
     }
 
-    /// Stores `events` (with their processing jobs) and returns once committed.
+    /// Stores `events` and returns once committed; processing picks them up from there.
     pub async fn store(&self, events: Vec<NewEvent>) -> Result<Vec<Stored>, BatchError> {
         self.batcher.submit(events).await
     }

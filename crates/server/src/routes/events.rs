@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::extract::{ApiQuery, List};
-use crate::intake::writer::PROCESS_JOB;
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -164,7 +163,7 @@ pub async fn replay(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, axum::Json<Replayed>)> {
     principal.require(Scope::Events, true)?;
-    if !state.store.requeue_event(&id, PROCESS_JOB).await? {
+    if !state.store.requeue_event(&id).await? {
         return Err(ApiError::not_found("event", &id));
     }
     Ok((
