@@ -54,7 +54,7 @@ pub struct Event {
 /// What storing one event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
-    /// A new row, with its processing job enqueued in the same transaction.
+    /// A new row, in state `received` (queued for processing).
     Inserted(String),
     /// The source already had an event with this identity: its id.
     Duplicate(String),

@@ -230,6 +230,7 @@ pub struct Metrics {
     pub intake: CounterVec,
     pub intake_rejections: CounterVec,
     pub events_processed: CounterVec,
+    pub deliveries: CounterVec,
     pub http_duration: HistogramVec,
     pub jobs: CounterVec,
     pub job_duration: HistogramVec,
@@ -264,6 +265,11 @@ impl Default for Metrics {
                 "Events processed (normalized and fanned out) by this node.",
                 &[],
             ),
+            deliveries: CounterVec::new(
+                "switchyard_delivery_attempts_total",
+                "Delivery attempts by endpoint and what followed (succeeded, retrying, failed, gone).",
+                &["endpoint", "outcome"],
+            ),
             jobs: CounterVec::new(
                 "switchyard_jobs_total",
                 "Queue job runs by kind and outcome (completed, retried, dead, lost_lease).",
@@ -286,6 +292,7 @@ impl Metrics {
         self.intake.render(out);
         self.intake_rejections.render(out);
         self.events_processed.render(out);
+        self.deliveries.render(out);
         self.jobs.render(out);
         self.job_duration.render(out);
     }

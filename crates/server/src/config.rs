@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use switchyard_core::Secret;
 use switchyard_store::{Backend, redact_url};
 
+mod delivery;
 mod units;
+pub use delivery::DeliveryConfig;
 pub use units::{ByteSize, HumanDuration};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8760";
@@ -51,6 +53,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub queue: QueueConfig,
     pub intake: IntakeConfig,
+    pub delivery: DeliveryConfig,
     /// Sources declared here (`[[sources]]` tables with the same fields as
     /// `POST /v1/sources`, plus an optional fixed `id`) are created or brought up to
     /// date at every start. A credential may be read from the environment instead:
@@ -156,6 +159,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             queue: QueueConfig::default(),
             intake: IntakeConfig::default(),
+            delivery: DeliveryConfig::default(),
             sources: Vec::new(),
         }
     }
@@ -343,6 +347,9 @@ impl Config {
         }
         if self.queue.concurrency == 0 {
             return invalid("queue.concurrency: must be at least 1".into());
+        }
+        if let Some((key, expected)) = self.delivery.problem() {
+            return invalid(format!("{key}: {expected}"));
         }
         if let Some(bad) = self
             .intake

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 pub mod auth;
 pub mod config;
+pub mod delivery;
 pub mod extract;
 pub mod intake;
 pub mod keys;
@@ -89,10 +90,18 @@ impl Hub {
             )),
         };
         let handlers = Handlers::default();
+        let metrics = Arc::new(Metrics::default());
+        let delivery = delivery::Dispatcher::new(
+            store.clone(),
+            vault.clone(),
+            metrics.clone(),
+            config.delivery.clone(),
+        );
         let state = AppState {
             store,
             vault,
-            metrics: Arc::new(Metrics::default()),
+            delivery,
+            metrics,
             config: Arc::new(config),
             intake,
         };
@@ -174,6 +183,13 @@ impl Hub {
             ))
         });
 
+        let dispatcher = self
+            .state
+            .config
+            .queue
+            .enabled
+            .then(|| tokio::spawn(self.state.delivery.clone().run(stop_rx.clone())));
+
         let mut http_stop = stop_rx.clone();
         let app = self.router();
         let server =
@@ -186,7 +202,7 @@ impl Hub {
         let _ = stop_tx.send(true);
         let drained = tokio::time::timeout(grace, async {
             let http = server.await;
-            for task in [worker, processor].into_iter().flatten() {
+            for task in [worker, processor, dispatcher].into_iter().flatten() {
                 let _ = task.await;
             }
             http
@@ -235,7 +251,32 @@ pub fn router(state: AppState) -> Router {
                 .patch(routes::sources::update)
                 .delete(routes::sources::delete),
         )
-        .route("/events", get(routes::events::list))
+        .route(
+            "/endpoints",
+            get(routes::endpoints::list).post(routes::endpoints::create),
+        )
+        .route(
+            "/endpoints/{id}",
+            get(routes::endpoints::get)
+                .patch(routes::endpoints::update)
+                .delete(routes::endpoints::delete),
+        )
+        .route("/endpoints/{id}/secret", get(routes::endpoints::secret))
+        .route(
+            "/endpoints/{id}/rotate-secret",
+            post(routes::endpoints::rotate_secret),
+        )
+        .route(
+            "/endpoints/{id}/deliveries",
+            get(routes::endpoints::deliveries),
+        )
+        .route("/endpoints/{id}/replay", post(routes::endpoints::replay))
+        .route("/deliveries/{id}", get(routes::endpoints::delivery))
+        .route("/deliveries/{id}/retry", post(routes::endpoints::retry))
+        .route(
+            "/events",
+            get(routes::events::list).post(routes::events::publish),
+        )
         .route("/events/{id}", get(routes::events::get))
         .route("/events/{id}/replay", post(routes::events::replay))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::intake;
-use crate::routes::{events, health, keys, sources};
+use crate::routes::{endpoints, events, health, keys, sources};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -14,7 +14,10 @@ use crate::routes::{events, health, keys, sources};
         health::healthz, health::readyz, health::metrics,
         keys::create, keys::list, keys::get, keys::revoke, keys::rotate,
         sources::create, sources::list, sources::get, sources::update, sources::delete,
-        events::list, events::get, events::replay,
+        events::list, events::get, events::replay, events::publish,
+        endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::delete,
+        endpoints::secret, endpoints::rotate_secret, endpoints::deliveries, endpoints::replay,
+        endpoints::delivery, endpoints::retry,
         intake::receive,
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldError)),
@@ -23,7 +26,8 @@ use crate::routes::{events, health, keys, sources};
         (name = "operations", description = "Health, readiness and metrics (no authentication)."),
         (name = "keys", description = "API keys."),
         (name = "sources", description = "Webhook sources: where providers send events."),
-        (name = "events", description = "The event log."),
+        (name = "events", description = "The event log, and events published by the application."),
+        (name = "endpoints", description = "Where the application receives events: endpoints, deliveries, attempts, replay."),
         (name = "intake", description = "Provider webhooks (authenticated by the provider's signature)."),
     )
 )]

@@ -12,6 +12,8 @@ use crate::config::Config;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub vault: Vault,
+    /// Sends deliveries; routes tell it when an endpoint changes.
+    pub delivery: crate::delivery::Dispatcher,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub intake: crate::intake::Intake,

@@ -199,12 +199,24 @@ macro_rules! event_store_impl {
             }
 
             async fn process_received(&self, limit: u32, at: i64) -> $crate::Result<u64> {
-                let done = ::sqlx::query(Self::PROCESS_RECEIVED)
+                let mut tx = self.writer().begin().await?;
+                let mut events: Vec<(String, String)> = ::sqlx::query_as(Self::PROCESS_RECEIVED)
                     .bind(at)
                     .bind(i64::from(limit))
-                    .execute(self.writer())
+                    .fetch_all(&mut *tx)
                     .await?;
-                Ok(done.rows_affected())
+                let mut deliveries = 0;
+                if !events.is_empty() {
+                    let endpoints = Self::subscriptions(&mut *tx).await?;
+                    let rows = $crate::delivery_sql::fan_out(&mut events, &endpoints);
+                    Self::insert_deliveries(&mut *tx, &rows, at).await?;
+                    deliveries = rows.len();
+                }
+                tx.commit().await?;
+                if deliveries > 0 {
+                    self.jobs_enqueued();
+                }
+                Ok(events.len() as u64)
             }
 
             async fn requeue_event(&self, id: &str) -> $crate::Result<bool> {

@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_core::apikey::{ApiKey, Scope};
+use switchyard_core::delivery::{Attempt, Claimed, Delivery, Endpoint, Outcome};
 use switchyard_core::event::{Event, EventFilter, NewEvent, Source, Stored};
 use switchyard_core::vault::Sealed;
 
 pub mod batch;
 mod common;
+mod delivery_sql;
 mod event_sql;
 mod migrate;
 pub mod postgres;
@@ -159,22 +161,79 @@ pub trait EventStore: Send + Sync {
     async fn get_event(&self, id: &str) -> Result<Option<Event>>;
     /// Newest first; payloads included.
     async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>>;
-    /// Processes up to `limit` received events, oldest first, in one transaction, and
-    /// marks them `processed` at `at`. Events another node is processing at the same
-    /// time are skipped, never waited on or processed twice. Returns how many.
+    /// Processes up to `limit` received events, oldest first, in one transaction: creates
+    /// one delivery, due at `at`, per enabled endpoint subscribed to each, and marks the
+    /// events `processed` at `at`. Events another node is processing at the same time
+    /// are skipped, never waited on or processed twice. Returns how many events.
     async fn process_received(&self, limit: u32, at: i64) -> Result<u64>;
     /// Sets the event back to `received`, so that it is processed again. `false` if
     /// there is no such event.
     async fn requeue_event(&self, id: &str) -> Result<bool>;
 }
 
+/// Filters for listing deliveries.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub endpoint_id: Option<String>,
+    pub event_id: Option<String>,
+    pub state: Option<String>,
+}
+
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    async fn insert_endpoint(&self, endpoint: &Endpoint) -> Result<()>;
+    async fn get_endpoint(&self, id: &str) -> Result<Option<Endpoint>>;
+    async fn list_endpoints(&self, page: &Page) -> Result<Vec<Endpoint>>;
+    /// Replaces every field but `id` and `created_at`. `false` if there is no such endpoint.
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<bool>;
+    /// Removes the endpoint and its pending deliveries. `false` if there is none.
+    async fn delete_endpoint(&self, id: &str) -> Result<bool>;
+    /// Leases up to `limit` due pending deliveries until `lease_until` and counts the
+    /// attempt; an ordered endpoint only ever has its oldest pending delivery claimed.
+    /// Deliveries leased elsewhere are skipped.
+    async fn claim_deliveries(
+        &self,
+        limit: u32,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Vec<Claimed>>;
+    /// Records attempts and their consequences in one transaction. For each, `false` if
+    /// the delivery was claimed again meanwhile (its outcome is then ignored).
+    async fn record_outcomes(&self, outcomes: &[Outcome], now: i64) -> Result<Vec<bool>>;
+    async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>>;
+    async fn list_deliveries(&self, filter: &DeliveryFilter, page: &Page) -> Result<Vec<Delivery>>;
+    async fn list_attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>>;
+    /// Makes a delivery due now again (whatever its state), with a fresh attempt budget.
+    /// `false` if there is no such delivery.
+    async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool>;
+    /// Makes an endpoint's failed deliveries created at or after `since` due now.
+    async fn retry_failed(&self, endpoint_id: &str, since: i64, now: i64) -> Result<u64>;
+    /// The earliest time a pending delivery is due.
+    async fn next_delivery_due(&self) -> Result<Option<i64>>;
+}
+
 /// Everything the hub persists.
 pub trait Store:
-    KeyStore + SecretStore + SourceStore + EventStore + JobQueue + Admin + std::fmt::Debug
+    KeyStore
+    + SecretStore
+    + SourceStore
+    + EventStore
+    + DeliveryStore
+    + JobQueue
+    + Admin
+    + std::fmt::Debug
 {
 }
-impl<T: KeyStore + SecretStore + SourceStore + EventStore + JobQueue + Admin + std::fmt::Debug>
-    Store for T
+impl<
+    T: KeyStore
+        + SecretStore
+        + SourceStore
+        + EventStore
+        + DeliveryStore
+        + JobQueue
+        + Admin
+        + std::fmt::Debug,
+> Store for T
 {
 }
 

@@ -57,7 +57,19 @@ impl PgStore {
             SELECT id FROM events WHERE state = 'received'
             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
         UPDATE events SET state = 'processed', processed_at = $1
-        FROM due WHERE events.id = due.id";
+        FROM due WHERE events.id = due.id
+        RETURNING events.id, events.type";
+
+    const CLAIM_DELIVERIES: &'static str = "WITH due AS (
+            SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+            WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND e.enabled = TRUE
+              AND (e.ordered = FALSE OR d.id = (SELECT MIN(o.id) FROM deliveries o
+                   WHERE o.endpoint_id = d.endpoint_id AND o.state = 'pending'))
+            ORDER BY d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED)
+        UPDATE deliveries SET attempts = deliveries.attempts + 1, next_attempt_at = $1,
+            updated_at = $2
+        FROM due WHERE deliveries.id = due.id
+        RETURNING deliveries.id, deliveries.endpoint_id, deliveries.event_id, deliveries.attempts";
 
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let mut connect = PgConnectOptions::from_str(url)?.application_name("switchyard");
@@ -200,6 +212,7 @@ fn loopback_without_sslmode(url: &str, options: &PgConnectOptions) -> bool {
 
 sql_store_impl!(PgStore, Postgres);
 crate::event_sql::event_store_impl!(PgStore, Postgres);
+crate::delivery_sql::delivery_store_impl!(PgStore, Postgres);
 
 /// Sends `NOTIFY switchyard_jobs` after enqueues, coalescing bursts into one notice.
 async fn announce_jobs(pool: PgPool, announce: Arc<Notify>) {

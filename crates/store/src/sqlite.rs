@@ -52,7 +52,18 @@ impl SqliteStore {
 
     const PROCESS_RECEIVED: &'static str =
         "UPDATE events SET state = 'processed', processed_at = $1
-        WHERE id IN (SELECT id FROM events WHERE state = 'received' ORDER BY id LIMIT $2)";
+        WHERE id IN (SELECT id FROM events WHERE state = 'received' ORDER BY id LIMIT $2)
+        RETURNING id, type";
+
+    const CLAIM_DELIVERIES: &'static str = "UPDATE deliveries
+        SET attempts = attempts + 1, next_attempt_at = $1, updated_at = $2
+        WHERE id IN (
+            SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+            WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND e.enabled = TRUE
+              AND (e.ordered = FALSE OR d.id = (SELECT MIN(o.id) FROM deliveries o
+                   WHERE o.endpoint_id = d.endpoint_id AND o.state = 'pending'))
+            ORDER BY d.next_attempt_at LIMIT $3)
+        RETURNING id, endpoint_id, event_id, attempts";
 
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let connect = SqliteConnectOptions::from_str(url)?
@@ -166,6 +177,7 @@ impl SqliteStore {
 
 sql_store_impl!(SqliteStore, Sqlite);
 crate::event_sql::event_store_impl!(SqliteStore, Sqlite);
+crate::delivery_sql::delivery_store_impl!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl Admin for SqliteStore {

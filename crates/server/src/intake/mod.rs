@@ -10,7 +10,7 @@ pub mod paypal;
 pub mod process;
 pub mod sources;
 pub mod spec;
-mod ttl;
+pub(crate) mod ttl;
 pub mod writer;
 
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! `/v1/events`: the event log.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use switchyard_core::apikey::Scope;
@@ -173,4 +173,94 @@ pub async fn replay(
             state: "received",
         }),
     ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Published {
+    pub id: String,
+}
+
+/// Publish an application event: `{"type": "order.shipped", "data": {…}}`. It is fanned
+/// out to subscribed endpoints like provider events. With an `Idempotency-Key` header,
+/// a repeated request answers the first event's id and stores nothing new.
+#[utoipa::path(post, path = "/v1/events", tag = "events", request_body = Object, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries of the same publication safe")),
+    responses((status = 202, body = Published), (status = 400, body = crate::problem::Problem, content_type = "application/problem+json")))]
+pub async fn publish(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<
+        serde_json::Map<String, serde_json::Value>,
+    >,
+) -> ApiResult<(StatusCode, axum::Json<Published>)> {
+    principal.require(Scope::Events, true)?;
+    let mut errors = Vec::new();
+    let mut field = |name: &str, message: &str| {
+        errors.push(crate::problem::FieldError {
+            field: name.into(),
+            message: message.into(),
+        })
+    };
+    let event_type = match body.get("type") {
+        Some(serde_json::Value::String(t))
+            if t.len() <= 200
+                && !t.contains('*')
+                && switchyard_core::delivery::valid_pattern(t) =>
+        {
+            Some(t.clone())
+        }
+        Some(_) => {
+            field(
+                "type",
+                "expected dot-separated words of letters, digits, '_' or '-', e.g. order.shipped",
+            );
+            None
+        }
+        None => {
+            field("type", "is required");
+            None
+        }
+    };
+    let data = match body.get("data") {
+        Some(d @ serde_json::Value::Object(_)) => Some(d.clone()),
+        Some(_) => {
+            field("data", "expected a JSON object");
+            None
+        }
+        None => {
+            field("data", "is required");
+            None
+        }
+    };
+    for key in body
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "type" | "data"))
+    {
+        field(key, "unknown field; expected type and data");
+    }
+    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Some(format!("idempotency:{k}")),
+        Some(_) => {
+            field(
+                "Idempotency-Key",
+                "expected 1 to 255 visible ASCII characters",
+            );
+            None
+        }
+    };
+    let (Some(event_type), Some(data), true) = (event_type, data, errors.is_empty()) else {
+        return Err(ApiError::invalid_fields(errors));
+    };
+    let event = crate::delivery::app_event(&event_type, &data, key);
+    let stored = state.intake.writer.store(vec![event]).await.map_err(|e| {
+        tracing::error!(error = %e, "storing an application event failed");
+        ApiError::unavailable("the event could not be stored; retry")
+    })?;
+    let id = stored
+        .first()
+        .map(|s| s.id().to_string())
+        .ok_or_else(|| ApiError::internal("no event stored"))?;
+    Ok((StatusCode::ACCEPTED, axum::Json(Published { id })))
 }

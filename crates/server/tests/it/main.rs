@@ -3,6 +3,7 @@
 
 mod api;
 mod crash;
+mod delivery;
 mod intake;
 mod interop;
 mod keys;
@@ -41,6 +42,8 @@ pub fn config_for(db: &TestDb) -> Config {
     };
     config.log.level = "warn".into();
     config.queue.poll_interval.0 = std::time::Duration::from_millis(200);
+    // Test receivers listen on loopback.
+    config.delivery.allow_private_networks = true;
     match db.backend {
         Backend::Postgres => {
             config.master_key = Some(MasterKey::generate().to_base64().clone());

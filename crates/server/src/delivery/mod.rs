@@ -1,0 +1,572 @@
+//! Delivery of events to the application's endpoints, per Standard Webhooks: each
+//! pending delivery is claimed with a lease, signed, POSTed, and its outcome recorded
+//! (attempt log, retry schedule, dead letter, endpoint disabling).
+
+pub mod guard;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use switchyard_core::delivery::{Attempt, Claimed, Endpoint, Next, Outcome};
+use switchyard_core::event::NewEvent;
+use switchyard_core::metrics::Metrics;
+use switchyard_core::time::{now_ms, rfc3339};
+use switchyard_signatures::standard;
+use switchyard_store::Store;
+use switchyard_store::batch::Batcher;
+use switchyard_store::vault::Vault;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::config::DeliveryConfig;
+use crate::intake::ttl::TtlCache;
+
+/// Vault record of an endpoint's signing secret, and of the previous one during a
+/// rotation.
+pub fn secret_id(endpoint_id: &str) -> String {
+    format!("endpoint:{endpoint_id}")
+}
+
+pub fn previous_secret_id(endpoint_id: &str) -> String {
+    format!("endpoint:{endpoint_id}:previous")
+}
+
+/// The `user-agent` of every delivery.
+pub const USER_AGENT: &str = concat!("Switchyard-Webhooks/", env!("CARGO_PKG_VERSION"));
+
+/// Most of a response body kept in the attempt log.
+const BODY_KEPT: usize = 4096;
+/// How long a node keeps an endpoint (and its secrets) before reading it again.
+const ENDPOINT_TTL: Duration = Duration::from_secs(2);
+/// Most outcomes recorded in one transaction.
+const RECORD_BATCH: usize = 512;
+/// Longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// An endpoint ready to send to: its settings, signing keys and extra headers.
+#[derive(Debug)]
+struct Ready {
+    endpoint: Endpoint,
+    /// `whsec_…` secrets: the current one first, then the previous one while its grace
+    /// lasts.
+    secrets: Vec<String>,
+    headers: HeaderMap,
+}
+
+/// The shared HTTP client for deliveries: keep-alive, no redirects (a redirect could
+/// lead past the address guard), no proxy from the environment, and destinations
+/// resolved through the guard so the checked address is the one connected to.
+pub fn client(config: &DeliveryConfig) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(config.timeout.0)
+        .pool_max_idle_per_host(config.endpoint_concurrency)
+        .dns_resolver(Arc::new(guard::GuardedResolver::new(
+            config.allow_private_networks,
+        )))
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    metrics: Arc<Metrics>,
+    config: DeliveryConfig,
+    client: reqwest::Client,
+    endpoints: Arc<TtlCache<Arc<Ready>>>,
+    /// Per-endpoint slots on this node.
+    slots: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    outcomes: Batcher<Outcome, bool>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        metrics: Arc<Metrics>,
+        config: DeliveryConfig,
+    ) -> Self {
+        let recorder = store.clone();
+        let outcomes = Batcher::start(1, RECORD_BATCH, move |outcomes: Vec<Outcome>| {
+            let store = recorder.clone();
+            async move {
+                store
+                    .record_outcomes(&outcomes, now_ms())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        });
+        Self {
+            client: client(&config),
+            store,
+            vault,
+            metrics,
+            config,
+            endpoints: Arc::new(TtlCache::new(10_000)),
+            slots: Arc::default(),
+            outcomes,
+        }
+    }
+
+    /// Forgets what this node knows of an endpoint (after a change through the API).
+    pub fn invalidate(&self, endpoint_id: &str) {
+        self.endpoints.remove(endpoint_id);
+    }
+
+    /// Claims and sends due deliveries until `shutdown` turns true, then lets the ones
+    /// in flight finish.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let notify = self.store.job_notifier();
+        let poll = Duration::from_secs(1);
+        let lease = self.config.timeout.0 + Duration::from_secs(30);
+        let mut running = JoinSet::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            while running.try_join_next().is_some() {}
+            let free = self.config.concurrency.saturating_sub(running.len());
+            if free == 0 {
+                tokio::select! {
+                    _ = running.join_next() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = now_ms();
+            let claimed = match self
+                .store
+                .claim_deliveries(free as u32, now, now + lease.as_millis() as i64)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming deliveries failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+            };
+            let full = claimed.len() == free;
+            for c in claimed {
+                let this = self.clone();
+                running.spawn(async move { this.deliver(c).await });
+            }
+            if full {
+                continue;
+            }
+            let wait = match self.store.next_delivery_due().await {
+                Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, 1000) as u64),
+                _ => poll,
+            };
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = running.join_next(), if !running.is_empty() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    async fn ready(&self, endpoint_id: &str) -> Result<Option<Arc<Ready>>, String> {
+        if let Some(r) = self.endpoints.get(endpoint_id) {
+            return Ok(Some(r));
+        }
+        let Some(endpoint) = self
+            .store
+            .get_endpoint(endpoint_id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let mut secrets = Vec::new();
+        let mut ids = vec![secret_id(endpoint_id)];
+        if endpoint.secret_grace_until.is_some_and(|t| t > now_ms()) {
+            ids.push(previous_secret_id(endpoint_id));
+        }
+        for id in ids {
+            if let Some(s) = self.vault.get(&id).await.map_err(|e| e.to_string())? {
+                let text = String::from_utf8_lossy(s.expose()).into_owned();
+                standard::decode_secret(&text).map_err(|e| e.to_string())?;
+                secrets.push(text);
+            }
+        }
+        if secrets.is_empty() {
+            return Err("the endpoint has no signing secret".into());
+        }
+        let mut headers = HeaderMap::new();
+        let extra: HashMap<String, String> =
+            serde_json::from_str(&endpoint.headers).unwrap_or_default();
+        for (name, value) in extra {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+        // Keep the entry no longer than the rotation grace, so the previous secret stops
+        // signing when it ends.
+        let mut ttl = ENDPOINT_TTL;
+        if let Some(until) = endpoint.secret_grace_until {
+            let left = until - now_ms();
+            if left > 0 {
+                ttl = ttl.min(Duration::from_millis(left as u64));
+            }
+        }
+        let ready = Arc::new(Ready {
+            endpoint,
+            secrets,
+            headers,
+        });
+        self.endpoints.insert(endpoint_id, ready.clone(), ttl);
+        Ok(Some(ready))
+    }
+
+    fn slot(&self, endpoint_id: &str) -> Arc<Semaphore> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint_id.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.endpoint_concurrency)))
+            .clone()
+    }
+
+    async fn deliver(&self, c: Claimed) {
+        let slot = self.slot(&c.endpoint_id);
+        let _permit = slot.acquire().await;
+        let started_at = now_ms();
+        let t0 = Instant::now();
+        let attempt = |status: Option<u16>, body: Option<String>, error: Option<&str>| Attempt {
+            delivery_id: c.id.clone(),
+            attempt: c.attempt,
+            started_at,
+            duration_ms: t0.elapsed().as_millis() as i64,
+            status_code: status.map(i64::from),
+            response_body: body,
+            error_kind: error.map(str::to_string),
+        };
+        let (attempt, next) = match self.ready(&c.endpoint_id).await {
+            Ok(Some(ready)) => self.send(&c, &ready, attempt).await,
+            Ok(None) => (attempt(None, None, Some("endpoint_deleted")), Next::Failed),
+            Err(e) => {
+                tracing::error!(endpoint_id = %c.endpoint_id, error = %e, "loading the endpoint failed");
+                let a = attempt(None, None, Some("internal"));
+                (a, self.after_failure(c.attempt, None))
+            }
+        };
+        let outcome_label = match &next {
+            Next::Succeeded => "succeeded",
+            Next::RetryAt(_) => "retrying",
+            Next::Failed => "failed",
+            Next::Gone => "gone",
+        };
+        self.metrics
+            .deliveries
+            .inc(&[&c.endpoint_id, outcome_label]);
+        let failed = !matches!(next, Next::Succeeded);
+        let outcome = Outcome {
+            attempt,
+            endpoint_id: c.endpoint_id.clone(),
+            next,
+        };
+        match self.outcomes.submit(outcome).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(delivery_id = %c.id, "delivery was claimed again meanwhile; outcome dropped")
+            }
+            Err(e) => {
+                tracing::error!(delivery_id = %c.id, error = %e, "recording a delivery outcome failed; it will be attempted again after its lease")
+            }
+        }
+        if failed {
+            self.disable_if_failing_too_long(&c.endpoint_id).await;
+        }
+    }
+
+    async fn send(
+        &self,
+        c: &Claimed,
+        ready: &Ready,
+        attempt: impl Fn(Option<u16>, Option<String>, Option<&str>) -> Attempt,
+    ) -> (Attempt, Next) {
+        let url = match reqwest::Url::parse(&ready.endpoint.url) {
+            Ok(u) => u,
+            Err(_) => return (attempt(None, None, Some("invalid_url")), Next::Failed),
+        };
+        if let Err(e) = guard::check_literal(&url, self.config.allow_private_networks) {
+            tracing::warn!(endpoint_id = %c.endpoint_id, "delivery refused: {e}");
+            let a = attempt(None, None, Some("refused_destination"));
+            return (a, self.after_failure(c.attempt, None));
+        }
+        let body = envelope(&c.event_type, c.received_at, &c.payload);
+        let timestamp = now_ms() / 1000;
+        let signature = match standard::sign_all(&ready.secrets, &c.id, timestamp, &body) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(endpoint_id = %c.endpoint_id, error = %e, "signing failed");
+                let a = attempt(None, None, Some("internal"));
+                return (a, self.after_failure(c.attempt, None));
+            }
+        };
+        let request = self
+            .client
+            .post(url)
+            .headers(ready.headers.clone())
+            .header("webhook-id", &c.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .header("content-type", "application/json")
+            .body(body);
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = retry_after(response.headers());
+                let text = read_prefix(response).await;
+                let next = if status.is_success() {
+                    Next::Succeeded
+                } else if status == reqwest::StatusCode::GONE {
+                    Next::Gone
+                } else if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                    self.after_failure(c.attempt, retry_after)
+                } else {
+                    self.after_failure(c.attempt, None)
+                };
+                (attempt(Some(status.as_u16()), Some(text), None), next)
+            }
+            Err(e) => {
+                let kind = error_kind(&e);
+                (
+                    attempt(None, None, Some(kind)),
+                    self.after_failure(c.attempt, None),
+                )
+            }
+        }
+    }
+
+    /// The retry that follows failed attempt `attempt`, or `Failed` when the schedule is
+    /// spent. `Retry-After` replaces the scheduled delay when given.
+    fn after_failure(&self, attempt: i64, retry_after: Option<Duration>) -> Next {
+        let delays = self.config.delays();
+        match switchyard_core::delivery::retry_delay_ms(&delays, attempt) {
+            Some(scheduled) => {
+                let delay =
+                    retry_after.map_or(scheduled, |d| d.min(MAX_RETRY_AFTER).as_millis() as i64);
+                Next::RetryAt(now_ms() + delay)
+            }
+            None => Next::Failed,
+        }
+    }
+
+    /// Disables an endpoint whose attempts have all failed for longer than
+    /// `delivery.disable_after`, and emits `endpoint.disabled`.
+    async fn disable_if_failing_too_long(&self, endpoint_id: &str) {
+        let window = self.config.disable_after.0.as_millis() as i64;
+        let now = now_ms();
+        let Ok(Some(mut endpoint)) = self.store.get_endpoint(endpoint_id).await else {
+            return;
+        };
+        let Some(since) = endpoint.failing_since else {
+            return;
+        };
+        if !endpoint.enabled || now - since < window {
+            return;
+        }
+        endpoint.enabled = false;
+        endpoint.disabled_reason = Some("failing".into());
+        endpoint.updated_at = now;
+        match self.store.update_endpoint(&endpoint).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::error!(endpoint_id, error = %e, "disabling a failing endpoint failed");
+                return;
+            }
+        }
+        self.invalidate(endpoint_id);
+        tracing::warn!(endpoint_id, failing_since = %rfc3339(since), "endpoint disabled after failing for too long");
+        let payload = serde_json::json!({
+            "endpoint_id": endpoint_id,
+            "url": endpoint.url,
+            "reason": "failing",
+            "failing_since": rfc3339(since),
+        });
+        let event = app_event(
+            "endpoint.disabled",
+            &payload,
+            Some(format!("endpoint.disabled:{endpoint_id}:{since}")),
+        );
+        if let Err(e) = self.store.insert_events(&[event]).await {
+            tracing::error!(endpoint_id, error = %e, "emitting endpoint.disabled failed");
+        }
+    }
+}
+
+/// The `source_id` of events published by the application (and by the hub itself).
+pub const APP_SOURCE: &str = "app";
+
+/// An event published by the application or the hub: de-duplicated on `key` when given.
+pub fn app_event(event_type: &str, data: &serde_json::Value, key: Option<String>) -> NewEvent {
+    let id = switchyard_core::new_id("evt");
+    NewEvent {
+        dedupe_key: Some(key.unwrap_or_else(|| id.clone())),
+        id,
+        source_id: Some(APP_SOURCE.into()),
+        source_kind: None,
+        provider_type: None,
+        event_type: event_type.into(),
+        payload: serde_json::to_vec(data).expect("JSON values serialize"),
+        headers: "{}".into(),
+        received_at: now_ms(),
+    }
+}
+
+/// The body sent to endpoints: `{"type", "timestamp", "data"}`. `data` is the event's
+/// payload when it is JSON; a form body becomes an object of its fields; anything else
+/// is sent as a string.
+pub fn envelope(event_type: &str, received_at: i64, payload: &[u8]) -> Vec<u8> {
+    let data = serde_json::from_slice::<serde_json::Value>(payload).unwrap_or_else(|_| {
+        let text = String::from_utf8_lossy(payload);
+        if !text.is_empty() && text.contains('=') && !text.contains(char::is_whitespace) {
+            let fields: serde_json::Map<String, serde_json::Value> =
+                url_decode_pairs(&text).into_iter().collect();
+            serde_json::Value::Object(fields)
+        } else {
+            serde_json::Value::String(text.into_owned())
+        }
+    });
+    serde_json::to_vec(&serde_json::json!({
+        "type": event_type,
+        "timestamp": rfc3339(received_at),
+        "data": data,
+    }))
+    .expect("JSON values serialize")
+}
+
+fn url_decode_pairs(text: &str) -> Vec<(String, serde_json::Value)> {
+    form_urlencoded(text)
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect()
+}
+
+/// `application/x-www-form-urlencoded` pairs.
+fn form_urlencoded(text: &str) -> Vec<(String, String)> {
+    reqwest::Url::parse(&format!("http://x/?{text}"))
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate_to_ms(value.trim())?;
+    Some(Duration::from_millis((at - now_ms()).max(0) as u64))
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as epoch ms.
+fn httpdate_to_ms(value: &str) -> Option<i64> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)?
+        + 1;
+    let iso = format!("{year}-{month:02}-{day:0>2}T{time}Z");
+    switchyard_core::time::parse_rfc3339(&iso)
+}
+
+async fn read_prefix(mut response: reqwest::Response) -> String {
+    let mut kept = Vec::new();
+    while kept.len() < BODY_KEPT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    kept.truncate(BODY_KEPT);
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// A short, stable name for why an attempt got no answer.
+fn error_kind(e: &reqwest::Error) -> &'static str {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(g) = s.downcast_ref::<guard::GuardError>() {
+            return match g.code() {
+                "private_destination" => "refused_destination",
+                _ => "dns",
+            };
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        let text = format!("{e:?}").to_ascii_lowercase();
+        if text.contains("dns") || text.contains("resolve") {
+            "dns"
+        } else if text.contains("certificate") || text.contains("tls") {
+            "tls"
+        } else {
+            "connect"
+        }
+    } else if e.is_body() || e.is_decode() {
+        "response"
+    } else {
+        "http"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_carry_json_form_or_text_data() {
+        let v: serde_json::Value =
+            serde_json::from_slice(&envelope("t.x", 0, br#"{"a":1}"#)).unwrap();
+        assert_eq!(v["type"], "t.x");
+        assert_eq!(v["timestamp"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(v["data"]["a"], 1);
+        let v: serde_json::Value =
+            serde_json::from_slice(&envelope("sms", 0, b"MessageSid=SM1&To=%2B15551234567"))
+                .unwrap();
+        assert_eq!(v["data"]["To"], "+15551234567");
+        let v: serde_json::Value =
+            serde_json::from_slice(&envelope("x", 0, b"plain text")).unwrap();
+        assert_eq!(v["data"], "plain text");
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        assert_eq!(
+            httpdate_to_ms("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777_000)
+        );
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+}

@@ -1,0 +1,699 @@
+//! Event delivery to the application's endpoints over HTTP: Standard Webhooks signing
+//! (checked by the Rust verifier and the official `standardwebhooks` library), retries,
+//! Retry-After, 410 Gone, timeouts, dead letters, replay, ordering, filters, the
+//! address guard, and application-published events.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use switchyard_signatures::{Inbound, Verifier as _, standard};
+use switchyard_store::Backend;
+
+use crate::intake::{STRIPE_SECRET, create_source, now, post_stripe, stripe_event};
+use crate::{TestApp, both_backends, problem};
+
+both_backends!(
+    deliveries_are_signed_and_verify_with_the_official_library,
+    failures_are_retried_with_the_same_webhook_id,
+    retry_after_gone_and_timeouts,
+    dead_letters_and_replay,
+    ordered_endpoints_deliver_in_order_despite_failures,
+    filters_select_events,
+    application_events_are_idempotent,
+);
+
+/// What the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+/// How the receiver answers the next request: status, extra headers, delay.
+type Reply = (u16, Vec<(&'static str, String)>, Duration);
+
+#[derive(Debug, Default)]
+struct Inner {
+    received: Vec<Received>,
+    script: VecDeque<Reply>,
+}
+
+/// A local application endpoint that records every request and answers from a script
+/// (200 once the script is empty).
+#[derive(Debug, Clone, Default)]
+pub struct Receiver {
+    inner: Arc<Mutex<Inner>>,
+    pub addr: Option<SocketAddr>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let mut receiver = Receiver::default();
+        let app = axum::Router::new()
+            .fallback(axum::routing::post(record))
+            .with_state(receiver.inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        receiver.addr = Some(listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr.unwrap())
+    }
+
+    fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.inner.lock().unwrap().script.extend(replies);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    /// Waits until at least `n` requests arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "received {} of {n} deliveries",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn record(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let reply = {
+        let mut inner = inner.lock().unwrap();
+        inner.received.push(Received {
+            headers,
+            body,
+            at: Instant::now(),
+        });
+        inner.script.pop_front()
+    };
+    let (status, extra, delay) = reply.unwrap_or((200, vec![], Duration::ZERO));
+    tokio::time::sleep(delay).await;
+    let mut response = (
+        StatusCode::from_u16(status).unwrap(),
+        format!("answer {status}"),
+    )
+        .into_response();
+    for (name, value) in extra {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}
+
+fn header<'a>(r: &'a Received, name: &str) -> &'a str {
+    r.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+fn body(r: &Received) -> Value {
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+/// The Rust reference check: the request verifies under `secret`.
+fn verifies(r: &Received, secret: &str) -> bool {
+    standard::StandardWebhooks {
+        secrets: vec![secret.into()],
+        tolerance_secs: 300,
+    }
+    .verify(&Inbound {
+        headers: &r.headers,
+        body: &r.body,
+        url: "",
+        now: now(),
+    })
+    .is_ok()
+}
+
+/// The official library's verdict for each `(request, secret)`.
+fn library_verdicts(items: &[(&Received, &str)]) -> Vec<Value> {
+    let python = std::env::var("SWITCHYARD_TEST_PYTHON").expect(
+        "SWITCHYARD_TEST_PYTHON is not set: run the suite with scripts/test, which installs the peers",
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/peers/verify.py");
+    let input: Vec<Value> = items
+        .iter()
+        .map(|(r, secret)| {
+            json!({
+                "secret": secret,
+                "payload": String::from_utf8(r.body.to_vec()).unwrap(),
+                "headers": {
+                    "webhook-id": header(r, "webhook-id"),
+                    "webhook-timestamp": header(r, "webhook-timestamp"),
+                    "webhook-signature": header(r, "webhook-signature"),
+                },
+            })
+        })
+        .collect();
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the verifier peer");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(Value::Array(input).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "verifier peer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub async fn create_endpoint(app: &TestApp, body: Value) -> Value {
+    let r = app.post("/v1/endpoints", body).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    r.json().await.unwrap()
+}
+
+pub async fn publish(app: &TestApp, event_type: &str, data: Value) -> String {
+    let r = app
+        .post("/v1/events", json!({"type": event_type, "data": data}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let v: Value = r.json().await.unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// Waits until the delivery reaches `state` and returns it with its attempts.
+async fn delivery_in(app: &TestApp, id: &str, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d: Value = app.get_json(&format!("/v1/deliveries/{id}")).await;
+        if d["state"] == state {
+            return d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "delivery never became {state}: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn deliveries_of(app: &TestApp, endpoint: &str) -> Vec<Value> {
+    let list: Value = app
+        .get_json(&format!("/v1/endpoints/{endpoint}/deliveries?limit=100"))
+        .await;
+    list["data"].as_array().unwrap().clone()
+}
+
+fn fast_retries(config: &mut switchyard_server::Config, delays_ms: &[u64]) {
+    config.delivery.schedule = delays_ms
+        .iter()
+        .map(|ms| switchyard_server::config::HumanDuration(Duration::from_millis(*ms)))
+        .collect();
+}
+
+async fn deliveries_are_signed_and_verify_with_the_official_library(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let receiver = Receiver::start().await;
+    let endpoint = create_endpoint(
+        &app,
+        json!({"url": receiver.url("/hooks"), "event_types": ["payment.*", "order.*"],
+               "headers": {"X-Tenant": "acme"}}),
+    )
+    .await;
+    let secret = endpoint["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    assert!(endpoint["id"].as_str().unwrap().starts_with("ep_"));
+    // The secret is shown on creation and on explicit request only.
+    let shown: Value = app
+        .get_json(&format!(
+            "/v1/endpoints/{}",
+            endpoint["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(shown.get("secret").is_none(), "{shown}");
+    let listed: Value = app.get_json("/v1/endpoints").await;
+    assert!(!listed.to_string().contains(&secret));
+    let fetched: Value = app
+        .get_json(&format!(
+            "/v1/endpoints/{}/secret",
+            endpoint["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(fetched["secret"], secret);
+
+    // A provider event (normalized to payment.checkout.completed) and an application event.
+    let source = create_source(
+        &app,
+        json!({"name": "s", "kind": "stripe", "secret": STRIPE_SECRET}),
+    )
+    .await;
+    let r = post_stripe(
+        &app,
+        source["id"].as_str().unwrap(),
+        &stripe_event("evt_pay_1", "checkout.session.completed"),
+        STRIPE_SECRET,
+        now(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    publish(&app, "order.shipped", json!({"order": 42})).await;
+    let got = receiver.wait_for(2).await;
+    let types: Vec<Value> = got.iter().map(|r| body(r)["type"].clone()).collect();
+    assert!(
+        types.contains(&json!("payment.checkout.completed")),
+        "{types:?}"
+    );
+    assert!(types.contains(&json!("order.shipped")), "{types:?}");
+    let order = got
+        .iter()
+        .find(|r| body(r)["type"] == "order.shipped")
+        .unwrap();
+    assert_eq!(body(order)["data"], json!({"order": 42}));
+    let payment = got
+        .iter()
+        .find(|r| body(r)["type"] != "order.shipped")
+        .unwrap();
+    assert_eq!(
+        body(payment)["data"]["id"],
+        "evt_pay_1",
+        "the provider payload is the data"
+    );
+    for r in &got {
+        assert!(verifies(r, &secret));
+        assert!(!verifies(r, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+        assert_eq!(header(r, "content-type"), "application/json");
+        assert!(header(r, "user-agent").starts_with("Switchyard"));
+        assert_eq!(header(r, "x-tenant"), "acme");
+        assert!(header(r, "webhook-id").starts_with("dlv_"));
+        assert!(body(r)["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+    let ids: Vec<&str> = got.iter().map(|r| header(r, "webhook-id")).collect();
+    let ep = endpoint["id"].as_str().unwrap();
+    let recorded: Vec<String> = deliveries_of(&app, ep)
+        .await
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    for id in &ids {
+        assert!(
+            recorded.iter().any(|r| r == id),
+            "webhook-id is the delivery id"
+        );
+    }
+
+    // Rotation: during the grace, each delivery carries both signatures.
+    let r = app
+        .post(
+            &format!("/v1/endpoints/{ep}/rotate-secret"),
+            json!({"grace": "1h"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rotated: Value = r.json().await.unwrap();
+    let fresh = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(fresh, secret);
+    publish(&app, "order.returned", json!({"order": 42})).await;
+    let got = receiver.wait_for(3).await;
+    let last = got
+        .iter()
+        .find(|r| body(r)["type"] == "order.returned")
+        .unwrap();
+    assert_eq!(header(last, "webhook-signature").split(' ').count(), 2);
+    assert!(verifies(last, &secret) && verifies(last, &fresh));
+
+    let mut checks: Vec<(&Received, &str)> =
+        got[..2].iter().map(|r| (r, secret.as_str())).collect();
+    checks.push((last, secret.as_str()));
+    checks.push((last, fresh.as_str()));
+    let verdicts = library_verdicts(&checks);
+    assert!(verdicts.iter().all(|v| *v == json!(true)), "{verdicts:?}");
+    // The library rejects a tampered body: the check can fail.
+    let mut tampered = got[0].clone();
+    tampered.body = Bytes::from(
+        String::from_utf8(got[0].body.to_vec())
+            .unwrap()
+            .replacen("\"type\"", "\"kind\"", 1),
+    );
+    assert_ne!(tampered.body, got[0].body);
+    let wrong = library_verdicts(&[(&tampered, secret.as_str()), (&got[0], fresh.as_str())]);
+    assert!(wrong.iter().all(|v| *v != json!(true)), "{wrong:?}");
+    app.finish().await;
+}
+
+async fn failures_are_retried_with_the_same_webhook_id(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| fast_retries(c, &[100, 100, 100]), vec![]).await;
+    let receiver = Receiver::start().await;
+    receiver.script([(500, vec![], Duration::ZERO), (500, vec![], Duration::ZERO)]);
+    let endpoint = create_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    publish(&app, "thing.happened", json!({"n": 1})).await;
+    let got = receiver.wait_for(3).await;
+    let ids: Vec<&str> = got.iter().map(|r| header(r, "webhook-id")).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let delivery = delivery_in(&app, ids[0], "succeeded").await;
+    assert_eq!(delivery["attempts"], 3);
+    let statuses: Vec<Value> = delivery["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].clone())
+        .collect();
+    assert_eq!(statuses, [json!(500), json!(500), json!(200)]);
+    assert_eq!(delivery["attempt_log"][0]["response_body"], "answer 500");
+    assert_eq!(delivery["endpoint_id"], endpoint["id"]);
+    let ep: Value = app
+        .get_json(&format!(
+            "/v1/endpoints/{}",
+            endpoint["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(
+        ep["failing_since"].is_null(),
+        "a success clears the failure streak"
+    );
+    assert!(
+        app.metrics()
+            .await
+            .contains("switchyard_delivery_attempts_total")
+    );
+    app.finish().await;
+}
+
+async fn retry_after_gone_and_timeouts(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            fast_retries(c, &[50, 50]);
+            c.delivery.timeout.0 = Duration::from_millis(300);
+        },
+        vec![],
+    )
+    .await;
+    // 429 with Retry-After: the next attempt waits that long, not the 50 ms schedule.
+    let receiver = Receiver::start().await;
+    receiver.script([(429, vec![("retry-after", "1".to_string())], Duration::ZERO)]);
+    create_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    publish(&app, "a.b", json!({})).await;
+    let got = receiver.wait_for(2).await;
+    let waited = got[1].at - got[0].at;
+    assert!(waited >= Duration::from_millis(950), "waited {waited:?}");
+
+    // A timeout counts as a failed attempt and is retried.
+    let slow = Receiver::start().await;
+    slow.script([(200, vec![], Duration::from_secs(1))]);
+    create_endpoint(
+        &app,
+        json!({"url": slow.url("/"), "event_types": ["slow.*"]}),
+    )
+    .await;
+    publish(&app, "slow.one", json!({})).await;
+    let got = slow.wait_for(2).await;
+    let d = delivery_in(&app, header(&got[0], "webhook-id"), "succeeded").await;
+    assert_eq!(d["attempt_log"][0]["error_kind"], "timeout");
+    assert!(d["attempt_log"][0]["status_code"].is_null());
+
+    // 410 Gone: the delivery fails and the endpoint is disabled.
+    let gone = Receiver::start().await;
+    gone.script([(410, vec![], Duration::ZERO)]);
+    let ep = create_endpoint(
+        &app,
+        json!({"url": gone.url("/"), "event_types": ["gone.*"]}),
+    )
+    .await;
+    let ep = ep["id"].as_str().unwrap();
+    publish(&app, "gone.one", json!({})).await;
+    let got = gone.wait_for(1).await;
+    let d = delivery_in(&app, header(&got[0], "webhook-id"), "failed").await;
+    assert_eq!(d["attempts"], 1);
+    let shown: Value = app.get_json(&format!("/v1/endpoints/{ep}")).await;
+    assert_eq!(
+        (shown["enabled"].clone(), shown["disabled_reason"].clone()),
+        (json!(false), json!("gone"))
+    );
+    publish(&app, "gone.two", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(gone.received().len(), 1, "a disabled endpoint gets nothing");
+    app.finish().await;
+}
+
+async fn dead_letters_and_replay(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| fast_retries(c, &[50]), vec![]).await;
+    let receiver = Receiver::start().await;
+    let fail = (503, vec![], Duration::ZERO);
+    receiver.script([fail.clone(), fail.clone(), fail.clone(), fail]);
+    let ep = create_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    let ep = ep["id"].as_str().unwrap().to_string();
+    let since = switchyard_core::time::rfc3339(switchyard_core::time::now_ms() - 1000);
+    let first = publish(&app, "x.one", json!({})).await;
+    publish(&app, "x.two", json!({})).await;
+    let got = receiver.wait_for(4).await;
+    let one = got.iter().find(|r| body(r)["type"] == "x.one").unwrap();
+    let one_id = header(one, "webhook-id").to_string();
+    let d = delivery_in(&app, &one_id, "failed").await;
+    assert_eq!(d["attempts"], 2, "1 attempt + 1 retry, then a dead letter");
+    let failed: Value = app
+        .get_json(&format!("/v1/endpoints/{ep}/deliveries?state=failed"))
+        .await;
+    assert_eq!(failed["data"].as_array().unwrap().len(), 2);
+
+    // One delivery again now: the receiver answers 200 from here on.
+    let r = app
+        .post(&format!("/v1/deliveries/{one_id}/retry"), json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    delivery_in(&app, &one_id, "succeeded").await;
+    // Bulk: the endpoint's other failed delivery.
+    let r = app
+        .post(
+            &format!("/v1/endpoints/{ep}/replay"),
+            json!({"since": since}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>().await.unwrap()["replayed"], 1);
+    let got = receiver.wait_for(6).await;
+    let two = got.iter().find(|r| body(r)["type"] == "x.two").unwrap();
+    delivery_in(&app, header(two, "webhook-id"), "succeeded").await;
+    // One event again to all its current endpoints: a new delivery.
+    let r = app
+        .post(&format!("/v1/events/{first}/replay"), json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let got = receiver.wait_for(7).await;
+    assert_eq!(body(&got[6])["type"], "x.one");
+    assert_ne!(header(&got[6], "webhook-id"), one_id);
+    // Unknown ids and bad input are problem documents.
+    let r = app
+        .post("/v1/deliveries/dlv_missing/retry", json!({}))
+        .send()
+        .await
+        .unwrap();
+    problem(r, 404, "not_found").await;
+    let r = app
+        .post(
+            &format!("/v1/endpoints/{ep}/replay"),
+            json!({"since": "yesterday"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    problem(r, 422, "validation_failed").await;
+    app.finish().await;
+}
+
+async fn ordered_endpoints_deliver_in_order_despite_failures(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| fast_retries(c, &[100, 100, 100]), vec![]).await;
+    let receiver = Receiver::start().await;
+    receiver.script([(500, vec![], Duration::ZERO), (500, vec![], Duration::ZERO)]);
+    create_endpoint(&app, json!({"url": receiver.url("/"), "ordered": true})).await;
+    for n in 0..6 {
+        publish(&app, "seq.item", json!({"n": n})).await;
+    }
+    let got = receiver.wait_for(8).await;
+    let sequence: Vec<i64> = got
+        .iter()
+        .map(|r| body(r)["data"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        sequence,
+        [0, 0, 0, 1, 2, 3, 4, 5],
+        "one at a time, in order"
+    );
+    app.finish().await;
+}
+
+async fn filters_select_events(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let all = Receiver::start().await;
+    let some = Receiver::start().await;
+    create_endpoint(&app, json!({"url": all.url("/")})).await;
+    create_endpoint(
+        &app,
+        json!({"url": some.url("/"), "event_types": ["payment.*", "message.delivered"]}),
+    )
+    .await;
+    for t in [
+        "payment.invoice.paid",
+        "message.delivered",
+        "message.bounced",
+        "payment",
+    ] {
+        publish(&app, t, json!({})).await;
+    }
+    all.wait_for(4).await;
+    let got = some.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut types: Vec<String> = some
+        .received()
+        .iter()
+        .map(|r| body(r)["type"].as_str().unwrap().to_string())
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        ["message.delivered", "payment.invoice.paid"],
+        "{got:?}"
+    );
+
+    // Bad subscriptions and destinations are refused with the field named.
+    let r = app
+        .post(
+            "/v1/endpoints",
+            json!({"url": "ftp://x", "event_types": ["a..b"], "rate_limit": 0}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, 422, "validation_failed").await;
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    for f in ["url", "event_types", "rate_limit"] {
+        assert!(fields.contains(&f), "{p}");
+    }
+    let r = app
+        .post(
+            "/v1/endpoints",
+            json!({"url": all.url("/"), "headers": {"webhook-id": "x"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    problem(r, 422, "validation_failed").await;
+    assert_eq!(
+        app.get_json("/v1/endpoints").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    app.finish().await;
+}
+
+async fn application_events_are_idempotent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let send = |key: &'static str| {
+        app.post(
+            "/v1/events",
+            json!({"type": "order.created", "data": {"id": 7}}),
+        )
+        .header("idempotency-key", key)
+        .send()
+    };
+    let a: Value = send("order-7").await.unwrap().json().await.unwrap();
+    let b = send("order-7").await.unwrap();
+    assert_eq!(b.status(), 202);
+    let b: Value = b.json().await.unwrap();
+    assert_eq!(a["id"], b["id"]);
+    let c: Value = send("order-8").await.unwrap().json().await.unwrap();
+    assert_ne!(a["id"], c["id"]);
+    let listed: Value = app.get_json("/v1/events?type=order.created").await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+    let event: Value = app
+        .get_json(&format!("/v1/events/{}", a["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(event["payload"], json!({"id": 7}));
+    assert_eq!(event["source_id"], "app");
+    for bad in [
+        json!({"type": "order.*", "data": {}}),
+        json!({"type": "x"}),
+        json!({"type": "x", "data": 5, "extra": 1}),
+    ] {
+        let r = app.post("/v1/events", bad).send().await.unwrap();
+        problem(r, 422, "validation_failed").await;
+    }
+    app.finish().await;
+}
+
+/// Without `delivery.allow_private_networks`, private destinations are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_destinations_are_refused_by_default() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        |c| c.delivery.allow_private_networks = false,
+        vec![],
+    )
+    .await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/",
+        "http://10.1.2.3/",
+    ] {
+        let r = app
+            .post("/v1/endpoints", json!({"url": url}))
+            .send()
+            .await
+            .unwrap();
+        let p = problem(r, 422, "validation_failed").await;
+        assert_eq!(p["errors"][0]["field"], "url", "{p}");
+        assert!(
+            p["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("allow_private_networks"),
+            "{p}"
+        );
+    }
+    app.finish().await;
+}

@@ -1,0 +1,442 @@
+//! Endpoints, deliveries and attempts: SQL shared by both backends (see `common.rs` for
+//! the pattern). Backend-specific statements are associated constants of each store.
+
+pub(crate) const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, headers, rate_limit,
+    ordered, enabled, disabled_reason, secret_grace_until, failing_since, created_at, updated_at";
+
+pub(crate) const DELIVERY_COLUMNS: &str = "id, event_id, endpoint_id, state, attempts,
+    next_attempt_at, last_status, last_error, created_at, updated_at";
+
+/// Rows per multi-row INSERT of deliveries.
+pub(crate) const DELIVERY_ROWS: usize = 256;
+
+/// `INSERT INTO deliveries` of `rows` rows `(id, event_id, endpoint_id)`, all due and
+/// created at `$1`.
+pub(crate) fn insert_deliveries_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO deliveries (id, event_id, endpoint_id, next_attempt_at, created_at, updated_at) VALUES ",
+    );
+    for row in 0..rows {
+        let p = row * 3;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, $1, $1, $1)", p + 2, p + 3, p + 4));
+    }
+    sql
+}
+
+/// `$first, $first+1, …` for `n` parameters.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One delivery per (event, subscribed endpoint), in event order: `(id, event, endpoint)`.
+pub(crate) fn fan_out(
+    events: &mut [(String, String)],
+    endpoints: &[(String, Vec<String>)],
+) -> Vec<(String, String, String)> {
+    events.sort();
+    let mut out = Vec::new();
+    for (event_id, event_type) in events.iter() {
+        for (endpoint_id, patterns) in endpoints {
+            if patterns.is_empty()
+                || patterns
+                    .iter()
+                    .any(|p| switchyard_core::delivery::matches(p, event_type))
+            {
+                out.push((
+                    switchyard_core::new_id("dlv"),
+                    event_id.clone(),
+                    endpoint_id.clone(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+macro_rules! delivery_store_impl {
+    ($store:ty, $db:ty) => {
+        fn endpoint_from_row(row: &<$db as ::sqlx::Database>::Row) -> $crate::Result<::switchyard_core::delivery::Endpoint> {
+            let types: String = row.try_get("event_types")?;
+            Ok(::switchyard_core::delivery::Endpoint {
+                id: row.try_get("id")?,
+                url: row.try_get("url")?,
+                description: row.try_get("description")?,
+                event_types: ::serde_json::from_str(&types)
+                    .map_err(|e| $crate::StoreError::Corrupt(format!("endpoint event_types: {e}")))?,
+                headers: row.try_get("headers")?,
+                rate_limit: row.try_get("rate_limit")?,
+                ordered: row.try_get("ordered")?,
+                enabled: row.try_get("enabled")?,
+                disabled_reason: row.try_get("disabled_reason")?,
+                secret_grace_until: row.try_get("secret_grace_until")?,
+                failing_since: row.try_get("failing_since")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn delivery_from_row(row: &<$db as ::sqlx::Database>::Row) -> $crate::Result<::switchyard_core::delivery::Delivery> {
+            Ok(::switchyard_core::delivery::Delivery {
+                id: row.try_get("id")?,
+                event_id: row.try_get("event_id")?,
+                endpoint_id: row.try_get("endpoint_id")?,
+                state: row.try_get("state")?,
+                attempts: row.try_get("attempts")?,
+                next_attempt_at: row.try_get("next_attempt_at")?,
+                last_status: row.try_get("last_status")?,
+                last_error: row.try_get("last_error")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        impl $store {
+            /// The enabled endpoints' ids and subscriptions, for fan-out.
+            async fn subscriptions(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+            ) -> $crate::Result<Vec<(String, Vec<String>)>> {
+                let rows: Vec<(String, String)> =
+                    ::sqlx::query_as("SELECT id, event_types FROM endpoints WHERE enabled = TRUE ORDER BY id")
+                        .fetch_all(&mut *conn)
+                        .await?;
+                rows.into_iter()
+                    .map(|(id, types)| {
+                        let types: Vec<String> = ::serde_json::from_str(&types)
+                            .map_err(|e| $crate::StoreError::Corrupt(format!("endpoint event_types: {e}")))?;
+                        Ok((id, types))
+                    })
+                    .collect()
+            }
+
+            async fn insert_deliveries(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                rows: &[(String, String, String)],
+                at: i64,
+            ) -> $crate::Result<()> {
+                for chunk in rows.chunks($crate::delivery_sql::DELIVERY_ROWS) {
+                    let sql = $crate::delivery_sql::insert_deliveries_sql(chunk.len());
+                    let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(at);
+                    for (id, event, endpoint) in chunk {
+                        query = query.bind(id).bind(event).bind(endpoint);
+                    }
+                    query.execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::DeliveryStore for $store {
+            async fn insert_endpoint(&self, e: &::switchyard_core::delivery::Endpoint) -> $crate::Result<()> {
+                let types = ::serde_json::to_string(&e.event_types).expect("strings serialize");
+                let sql = format!(
+                    "INSERT INTO endpoints ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    $crate::delivery_sql::ENDPOINT_COLUMNS
+                );
+                ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(&e.id)
+                    .bind(&e.url)
+                    .bind(&e.description)
+                    .bind(types)
+                    .bind(&e.headers)
+                    .bind(e.rate_limit)
+                    .bind(e.ordered)
+                    .bind(e.enabled)
+                    .bind(&e.disabled_reason)
+                    .bind(e.secret_grace_until)
+                    .bind(e.failing_since)
+                    .bind(e.created_at)
+                    .bind(e.updated_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|err| map_unique(err, "endpoint"))?;
+                Ok(())
+            }
+
+            async fn get_endpoint(&self, id: &str) -> $crate::Result<Option<::switchyard_core::delivery::Endpoint>> {
+                let sql = format!("SELECT {} FROM endpoints WHERE id = $1", $crate::delivery_sql::ENDPOINT_COLUMNS);
+                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(endpoint_from_row).transpose()
+            }
+
+            async fn list_endpoints(&self, page: &$crate::Page) -> $crate::Result<Vec<::switchyard_core::delivery::Endpoint>> {
+                let sql = format!(
+                    "SELECT {} FROM endpoints WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+                    $crate::delivery_sql::ENDPOINT_COLUMNS
+                );
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(page.cursor.as_deref())
+                    .bind(i64::from(page.limit))
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(endpoint_from_row).collect()
+            }
+
+            async fn update_endpoint(&self, e: &::switchyard_core::delivery::Endpoint) -> $crate::Result<bool> {
+                let types = ::serde_json::to_string(&e.event_types).expect("strings serialize");
+                let done = ::sqlx::query(
+                    "UPDATE endpoints SET url = $2, description = $3, event_types = $4, headers = $5,
+                         rate_limit = $6, ordered = $7, enabled = $8, disabled_reason = $9,
+                         secret_grace_until = $10, failing_since = $11, updated_at = $12
+                     WHERE id = $1",
+                )
+                .bind(&e.id)
+                .bind(&e.url)
+                .bind(&e.description)
+                .bind(types)
+                .bind(&e.headers)
+                .bind(e.rate_limit)
+                .bind(e.ordered)
+                .bind(e.enabled)
+                .bind(&e.disabled_reason)
+                .bind(e.secret_grace_until)
+                .bind(e.failing_since)
+                .bind(e.updated_at)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_endpoint(&self, id: &str) -> $crate::Result<bool> {
+                let mut tx = self.writer().begin().await?;
+                let done = ::sqlx::query("DELETE FROM endpoints WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                ::sqlx::query("DELETE FROM deliveries WHERE endpoint_id = $1 AND state = 'pending'")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn claim_deliveries(
+                &self,
+                limit: u32,
+                now: i64,
+                lease_until: i64,
+            ) -> $crate::Result<Vec<::switchyard_core::delivery::Claimed>> {
+                let mut tx = self.writer().begin().await?;
+                let claimed: Vec<(String, String, String, i64)> = ::sqlx::query_as(Self::CLAIM_DELIVERIES)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut events = ::std::collections::HashMap::new();
+                let ids: Vec<&String> = claimed.iter().map(|c| &c.2).collect();
+                for chunk in ids.chunks($crate::delivery_sql::DELIVERY_ROWS) {
+                    let sql = format!(
+                        "SELECT id, type, payload, received_at FROM events WHERE id IN ({})",
+                        $crate::delivery_sql::placeholders(1, chunk.len())
+                    );
+                    let mut query = ::sqlx::query_as::<_, (String, String, Vec<u8>, i64)>(::sqlx::AssertSqlSafe(sql));
+                    for id in chunk {
+                        query = query.bind(*id);
+                    }
+                    for (id, event_type, payload, received_at) in query.fetch_all(&mut *tx).await? {
+                        events.insert(id, (event_type, payload, received_at));
+                    }
+                }
+                tx.commit().await?;
+                let mut out = Vec::with_capacity(claimed.len());
+                for (id, endpoint_id, event_id, attempt) in claimed {
+                    // An event is never deleted while deliveries point at it; skip if so.
+                    let Some((event_type, payload, received_at)) = events.get(&event_id).cloned() else {
+                        continue;
+                    };
+                    out.push(::switchyard_core::delivery::Claimed {
+                        id,
+                        endpoint_id,
+                        event_id,
+                        attempt,
+                        event_type,
+                        payload,
+                        received_at,
+                    });
+                }
+                out.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(out)
+            }
+
+            async fn record_outcomes(
+                &self,
+                outcomes: &[::switchyard_core::delivery::Outcome],
+                now: i64,
+            ) -> $crate::Result<Vec<bool>> {
+                use ::switchyard_core::delivery::Next;
+                let mut tx = self.writer().begin().await?;
+                let mut applied = Vec::with_capacity(outcomes.len());
+                for o in outcomes {
+                    let a = &o.attempt;
+                    let (state, next_at) = match o.next {
+                        Next::Succeeded => ("succeeded", None),
+                        Next::RetryAt(at) => ("pending", Some(at)),
+                        Next::Failed | Next::Gone => ("failed", None),
+                    };
+                    let error = a.error_kind.clone().or_else(|| a.status_code.map(|s| format!("status {s}")));
+                    let done = ::sqlx::query(
+                        "UPDATE deliveries SET state = $3, next_attempt_at = $4, last_status = $5, last_error = $6, updated_at = $7
+                         WHERE id = $1 AND attempts = $2 AND state = 'pending'",
+                    )
+                    .bind(&a.delivery_id)
+                    .bind(a.attempt)
+                    .bind(state)
+                    .bind(next_at)
+                    .bind(a.status_code)
+                    .bind(if state == "succeeded" { None } else { error })
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    let current = done.rows_affected() == 1;
+                    applied.push(current);
+                    if !current {
+                        continue;
+                    }
+                    ::sqlx::query(
+                        "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_id, attempt) DO NOTHING",
+                    )
+                    .bind(&a.delivery_id)
+                    .bind(a.attempt)
+                    .bind(a.started_at)
+                    .bind(a.duration_ms)
+                    .bind(a.status_code)
+                    .bind(&a.response_body)
+                    .bind(&a.error_kind)
+                    .execute(&mut *tx)
+                    .await?;
+                    match o.next {
+                        Next::Succeeded => {
+                            ::sqlx::query("UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
+                                .bind(&o.endpoint_id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Next::Gone => {
+                            ::sqlx::query(
+                                "UPDATE endpoints SET enabled = FALSE, disabled_reason = 'gone', updated_at = $2 WHERE id = $1",
+                            )
+                            .bind(&o.endpoint_id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        Next::RetryAt(_) | Next::Failed => {
+                            ::sqlx::query("UPDATE endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL")
+                                .bind(&o.endpoint_id)
+                                .bind(a.started_at)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                if outcomes.iter().any(|o| matches!(o.next, Next::RetryAt(_) | Next::Succeeded)) {
+                    // A success may unblock an ordered endpoint's next delivery.
+                    self.jobs_enqueued();
+                }
+                Ok(applied)
+            }
+
+            async fn get_delivery(&self, id: &str) -> $crate::Result<Option<::switchyard_core::delivery::Delivery>> {
+                let sql = format!("SELECT {} FROM deliveries WHERE id = $1", $crate::delivery_sql::DELIVERY_COLUMNS);
+                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(delivery_from_row).transpose()
+            }
+
+            async fn list_deliveries(
+                &self,
+                filter: &$crate::DeliveryFilter,
+                page: &$crate::Page,
+            ) -> $crate::Result<Vec<::switchyard_core::delivery::Delivery>> {
+                let sql = format!(
+                    "SELECT {} FROM deliveries
+                     WHERE ($1 IS NULL OR id < $1) AND ($2 IS NULL OR endpoint_id = $2)
+                       AND ($3 IS NULL OR event_id = $3) AND ($4 IS NULL OR state = $4)
+                     ORDER BY id DESC LIMIT $5",
+                    $crate::delivery_sql::DELIVERY_COLUMNS
+                );
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(page.cursor.as_deref())
+                    .bind(filter.endpoint_id.as_deref())
+                    .bind(filter.event_id.as_deref())
+                    .bind(filter.state.as_deref())
+                    .bind(i64::from(page.limit))
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(delivery_from_row).collect()
+            }
+
+            async fn list_attempts(&self, delivery_id: &str) -> $crate::Result<Vec<::switchyard_core::delivery::Attempt>> {
+                let rows: Vec<(String, i64, i64, i64, Option<i64>, Option<String>, Option<String>)> = ::sqlx::query_as(
+                    "SELECT delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind
+                     FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
+                )
+                .bind(delivery_id)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind)| {
+                        ::switchyard_core::delivery::Attempt {
+                            delivery_id,
+                            attempt,
+                            started_at,
+                            duration_ms,
+                            status_code,
+                            response_body,
+                            error_kind,
+                        }
+                    })
+                    .collect())
+            }
+
+            async fn retry_delivery(&self, id: &str, now: i64) -> $crate::Result<bool> {
+                // Attempt numbers keep counting (they key the attempt log); the budget
+                // restarts from the current count.
+                let done = ::sqlx::query(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = $2, updated_at = $2 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                if done.rows_affected() == 1 {
+                    self.jobs_enqueued();
+                }
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn retry_failed(&self, endpoint_id: &str, since: i64, now: i64) -> $crate::Result<u64> {
+                let done = ::sqlx::query(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = $3, updated_at = $3
+                     WHERE endpoint_id = $1 AND state = 'failed' AND created_at >= $2",
+                )
+                .bind(endpoint_id)
+                .bind(since)
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                if done.rows_affected() > 0 {
+                    self.jobs_enqueued();
+                }
+                Ok(done.rows_affected())
+            }
+
+            async fn next_delivery_due(&self) -> $crate::Result<Option<i64>> {
+                let due: Option<i64> =
+                    ::sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")
+                        .fetch_one(self.reader())
+                        .await?;
+                Ok(due)
+            }
+        }
+    };
+}
+
+pub(crate) use delivery_store_impl;
