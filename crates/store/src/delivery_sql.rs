@@ -428,6 +428,45 @@ macro_rules! delivery_store_impl {
                 Ok(done.rows_affected())
             }
 
+            async fn take_rate_token(&self, endpoint_id: &str, slot: i64, quota: i64) -> $crate::Result<bool> {
+                if quota <= 0 {
+                    return Ok(false);
+                }
+                let taken: Option<i64> = ::sqlx::query_scalar(
+                    "INSERT INTO endpoint_rate (endpoint_id, slot, used) VALUES ($1, $2, 1)
+                     ON CONFLICT (endpoint_id, slot) DO UPDATE SET used = endpoint_rate.used + 1
+                     WHERE endpoint_rate.used < $3
+                     RETURNING used",
+                )
+                .bind(endpoint_id)
+                .bind(slot)
+                .bind(quota)
+                .fetch_optional(self.writer())
+                .await?;
+                if slot % 600 == 0 && taken == Some(1) {
+                    // Once a minute per endpoint: forget slots older than a minute.
+                    ::sqlx::query("DELETE FROM endpoint_rate WHERE endpoint_id = $1 AND slot < $2")
+                        .bind(endpoint_id)
+                        .bind(slot - 600)
+                        .execute(self.writer())
+                        .await?;
+                }
+                Ok(taken.is_some())
+            }
+
+            async fn defer_delivery(&self, id: &str, attempt: i64, until: i64) -> $crate::Result<bool> {
+                let done = ::sqlx::query(
+                    "UPDATE deliveries SET attempts = attempts - 1, next_attempt_at = $3
+                     WHERE id = $1 AND attempts = $2 AND state = 'pending'",
+                )
+                .bind(id)
+                .bind(attempt)
+                .bind(until)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn next_delivery_due(&self) -> $crate::Result<Option<i64>> {
                 let due: Option<i64> =
                     ::sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")

@@ -210,6 +210,12 @@ pub trait DeliveryStore: Send + Sync {
     async fn retry_failed(&self, endpoint_id: &str, since: i64, now: i64) -> Result<u64>;
     /// The earliest time a pending delivery is due.
     async fn next_delivery_due(&self) -> Result<Option<i64>>;
+    /// Takes one send from an endpoint's allowance for time slot `slot`, shared by
+    /// every node: `false` when `quota` sends were already taken in that slot.
+    async fn take_rate_token(&self, endpoint_id: &str, slot: i64, quota: i64) -> Result<bool>;
+    /// Hands a claimed delivery back without counting its attempt, due at `until`.
+    /// `false` if it was claimed again meanwhile.
+    async fn defer_delivery(&self, id: &str, attempt: i64, until: i64) -> Result<bool>;
 }
 
 /// Everything the hub persists.

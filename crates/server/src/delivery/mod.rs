@@ -45,6 +45,19 @@ const RECORD_BATCH: usize = 512;
 /// Longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
+/// Rate limits count sends per slot of this length, shared by every node.
+const RATE_SLOT_MS: i64 = 100;
+/// Longest a delivery waits for a rate-limit token before being handed back.
+const RATE_WAIT: Duration = Duration::from_secs(2);
+
+/// Sends allowed in `slot` for `limit` per second: a tenth each, spread so that every
+/// ten consecutive slots allow exactly `limit`. Any 10-second window then sees at most
+/// `10 · limit` plus one slot's share.
+pub fn slot_quota(limit: i64, slot: i64) -> i64 {
+    let s = slot.rem_euclid(10);
+    (s + 1) * limit / 10 - s * limit / 10
+}
+
 /// An endpoint ready to send to: its settings, signing keys and extra headers.
 #[derive(Debug)]
 struct Ready {
@@ -236,6 +249,30 @@ impl Dispatcher {
         Ok(Some(ready))
     }
 
+    /// Waits (briefly) for one send of `endpoint_id`'s allowance of `limit` per second,
+    /// shared with every node through the store. `false` if none came.
+    async fn rate_token(&self, endpoint_id: &str, limit: i64) -> bool {
+        let deadline = Instant::now() + RATE_WAIT;
+        loop {
+            let now = now_ms();
+            let slot = now / RATE_SLOT_MS;
+            let quota = slot_quota(limit, slot);
+            match self.store.take_rate_token(endpoint_id, slot, quota).await {
+                Ok(true) => return true,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(endpoint_id, error = %e, "taking a rate-limit token failed");
+                    return false;
+                }
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            let next = (slot + 1) * RATE_SLOT_MS - now;
+            tokio::time::sleep(Duration::from_millis(next.max(1) as u64)).await;
+        }
+    }
+
     fn slot(&self, endpoint_id: &str) -> Arc<Semaphore> {
         self.slots
             .lock()
@@ -260,7 +297,20 @@ impl Dispatcher {
             error_kind: error.map(str::to_string),
         };
         let (attempt, next) = match self.ready(&c.endpoint_id).await {
-            Ok(Some(ready)) => self.send(&c, &ready, attempt).await,
+            Ok(Some(ready)) => {
+                if let Some(limit) = ready.endpoint.rate_limit
+                    && !self.rate_token(&c.endpoint_id, limit).await
+                {
+                    // Over the limit for a while: hand it back uncounted, due in the
+                    // next slot, instead of holding a slot and a lease.
+                    let until = (now_ms() / RATE_SLOT_MS + 1) * RATE_SLOT_MS;
+                    if let Err(e) = self.store.defer_delivery(&c.id, c.attempt, until).await {
+                        tracing::error!(delivery_id = %c.id, error = %e, "deferring a rate-limited delivery failed");
+                    }
+                    return;
+                }
+                self.send(&c, &ready, attempt).await
+            }
             Ok(None) => (attempt(None, None, Some("endpoint_deleted")), Next::Failed),
             Err(e) => {
                 tracing::error!(endpoint_id = %c.endpoint_id, error = %e, "loading the endpoint failed");
@@ -555,6 +605,17 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_slice(&envelope("x", 0, b"plain text")).unwrap();
         assert_eq!(v["data"], "plain text");
+    }
+
+    #[test]
+    fn slot_quotas_add_up_to_the_limit_each_second() {
+        for limit in [1, 3, 7, 10, 25, 1000] {
+            for start in [0, 3, 17] {
+                let total: i64 = (start..start + 10).map(|s| slot_quota(limit, s)).sum();
+                assert_eq!(total, limit, "limit {limit} from slot {start}");
+            }
+            assert!((0..10).all(|s| slot_quota(limit, s) <= limit / 10 + 1));
+        }
     }
 
     #[test]

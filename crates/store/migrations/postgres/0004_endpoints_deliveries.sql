@@ -43,3 +43,11 @@ CREATE TABLE delivery_attempts (
     PRIMARY KEY (delivery_id, attempt)
 );
 
+
+-- Rate limits shared by every node: deliveries sent per endpoint per 100 ms slot.
+CREATE TABLE endpoint_rate (
+    endpoint_id TEXT NOT NULL,
+    slot        BIGINT NOT NULL,
+    used        BIGINT NOT NULL,
+    PRIMARY KEY (endpoint_id, slot)
+);
