@@ -38,6 +38,7 @@ conformance!(
     events_filter_paginate_and_requeue,
     storing_events_wakes_processors,
     concurrent_processors_take_each_event_once,
+    processing_fans_out_and_deliveries_are_claimed_once,
 );
 
 fn new_key(name: &str, scopes: &[Scope]) -> (NewKey, String) {
@@ -897,4 +898,141 @@ async fn events_filter_paginate_and_requeue(db: &TestDb) {
         store.get_event(&ids[0]).await.unwrap().unwrap().state,
         "received"
     );
+}
+
+fn endpoint(types: &[&str], ordered: bool) -> switchyard_core::delivery::Endpoint {
+    switchyard_core::delivery::Endpoint {
+        id: switchyard_core::new_id("ep"),
+        url: "https://example.com/hook".into(),
+        description: None,
+        event_types: types.iter().map(|t| t.to_string()).collect(),
+        headers: "{}".into(),
+        rate_limit: None,
+        ordered,
+        enabled: true,
+        disabled_reason: None,
+        secret_grace_until: None,
+        failing_since: None,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+/// Processing creates one delivery per subscribed endpoint in its transaction; claimers
+/// running at once (as on several nodes) never take the same delivery, and an ordered
+/// endpoint only ever offers its oldest pending delivery.
+async fn processing_fans_out_and_deliveries_are_claimed_once(db: &TestDb) {
+    use switchyard_core::delivery::{Attempt, Next, Outcome};
+    let store = db.store().await;
+    let all = endpoint(&[], false);
+    let payments = endpoint(&["payment.*"], false);
+    let ordered = endpoint(&["seq"], true);
+    for e in [&all, &payments, &ordered] {
+        store.insert_endpoint(e).await.unwrap();
+    }
+    assert_eq!(
+        store.get_endpoint(&payments.id).await.unwrap().as_ref(),
+        Some(&payments)
+    );
+    let total = 300;
+    let events: Vec<NewEvent> = (0..total)
+        .map(|i| {
+            event(
+                "src_f",
+                &format!("f{i}"),
+                if i % 3 == 0 {
+                    "payment.invoice.paid"
+                } else {
+                    "other"
+                },
+            )
+        })
+        .collect();
+    store.insert_events(&events).await.unwrap();
+    store
+        .insert_events(&[event("src_f", "s1", "seq"), event("src_f", "s2", "seq")])
+        .await
+        .unwrap();
+    while store.process_received(64, now_ms()).await.unwrap() > 0 {}
+    let now = now_ms();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = db.store().await;
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store.claim_deliveries(20, now, now + 60_000).await.unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed);
+            }
+        }));
+    }
+    let mut claimed = Vec::new();
+    for t in tasks {
+        claimed.extend(t.await.unwrap());
+    }
+    let mut ids: Vec<&str> = claimed.iter().map(|c| c.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), claimed.len(), "a delivery was claimed twice");
+    let count = |ep: &str| claimed.iter().filter(|c| c.endpoint_id == ep).count();
+    assert_eq!(count(&all.id), total + 2);
+    assert_eq!(count(&payments.id), total / 3);
+    assert_eq!(
+        count(&ordered.id),
+        1,
+        "an ordered endpoint offers one delivery at a time"
+    );
+    let first = claimed
+        .iter()
+        .find(|c| c.endpoint_id == ordered.id)
+        .unwrap()
+        .clone();
+    assert_eq!(first.attempt, 1);
+    assert_eq!(first.event_type, "seq");
+
+    // Its success lets the next one through; a stale outcome (wrong attempt) is ignored.
+    let outcome = |attempt: i64, next: Next| Outcome {
+        attempt: Attempt {
+            delivery_id: first.id.clone(),
+            attempt,
+            started_at: now,
+            duration_ms: 3,
+            status_code: Some(200),
+            response_body: Some("ok".into()),
+            error_kind: None,
+        },
+        endpoint_id: ordered.id.clone(),
+        next,
+    };
+    assert_eq!(
+        store
+            .record_outcomes(&[outcome(7, Next::Succeeded)], now)
+            .await
+            .unwrap(),
+        [false]
+    );
+    assert_eq!(
+        store
+            .record_outcomes(&[outcome(1, Next::Succeeded)], now)
+            .await
+            .unwrap(),
+        [true]
+    );
+    let next = store.claim_deliveries(10, now, now + 60_000).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].endpoint_id, ordered.id);
+    assert_ne!(next[0].event_id, first.event_id);
+    let done = store.get_delivery(&first.id).await.unwrap().unwrap();
+    assert_eq!((done.state.as_str(), done.attempts), ("succeeded", 1));
+    assert_eq!(store.list_attempts(&first.id).await.unwrap().len(), 1);
+
+    // Rate tokens are shared: a slot's quota is handed out once across stores.
+    let other = db.store().await;
+    assert!(store.take_rate_token(&all.id, 5, 2).await.unwrap());
+    assert!(other.take_rate_token(&all.id, 5, 2).await.unwrap());
+    assert!(!store.take_rate_token(&all.id, 5, 2).await.unwrap());
+    assert!(other.take_rate_token(&all.id, 6, 2).await.unwrap());
 }

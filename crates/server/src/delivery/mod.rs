@@ -137,7 +137,9 @@ impl Dispatcher {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let notify = self.store.job_notifier();
         let poll = Duration::from_secs(1);
-        let lease = self.config.timeout.0 + Duration::from_secs(30);
+        // Long enough for a wait on the endpoint's rate limit and one attempt, recorded;
+        // a node that dies leaves its deliveries to others after this.
+        let lease = self.config.timeout.0 * 2 + RATE_WAIT + Duration::from_secs(5);
         let mut running = JoinSet::new();
         loop {
             if *shutdown.borrow() {

@@ -47,6 +47,8 @@ type Reply = (u16, Vec<(&'static str, String)>, Duration);
 struct Inner {
     received: Vec<Received>,
     script: VecDeque<Reply>,
+    /// Added to every answer.
+    delay: Duration,
 }
 
 /// A local application endpoint that records every request and answers from a script
@@ -71,6 +73,11 @@ impl Receiver {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr.unwrap())
+    }
+
+    /// Every answer takes at least this long.
+    pub fn slow_down(&self, delay: Duration) {
+        self.inner.lock().unwrap().delay = delay;
     }
 
     fn script(&self, replies: impl IntoIterator<Item = Reply>) {
@@ -104,17 +111,17 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
-    let reply = {
+    let (reply, slow) = {
         let mut inner = inner.lock().unwrap();
         inner.received.push(Received {
             headers,
             body,
             at: Instant::now(),
         });
-        inner.script.pop_front()
+        (inner.script.pop_front(), inner.delay)
     };
     let (status, extra, delay) = reply.unwrap_or((200, vec![], Duration::ZERO));
-    tokio::time::sleep(delay).await;
+    tokio::time::sleep(delay + slow).await;
     let mut response = (
         StatusCode::from_u16(status).unwrap(),
         format!("answer {status}"),
@@ -126,14 +133,14 @@ async fn record(
     response
 }
 
-fn header<'a>(r: &'a Received, name: &str) -> &'a str {
+pub fn header<'a>(r: &'a Received, name: &str) -> &'a str {
     r.headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
 }
 
-fn body(r: &Received) -> Value {
+pub fn body(r: &Received) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 
