@@ -623,7 +623,7 @@ async fn kill_9_while_delivering_loses_no_delivery(backend: Backend) {
         if let Some((n, set)) = ids.iter().find(|(_, set)| set.len() > 1) {
             panic!("event {n} came with different webhook-ids: {set:?}");
         }
-        if settled && ids.len() == total as usize {
+        if settled && ids.len() == total {
             break;
         }
         // Deliveries the killed process had claimed are sent again once their lease
@@ -639,7 +639,7 @@ async fn kill_9_while_delivering_loses_no_delivery(backend: Backend) {
             .json()
             .await
             .unwrap();
-        settled = ids.len() == total as usize && pending["data"].as_array().unwrap().is_empty();
+        settled = ids.len() == total && pending["data"].as_array().unwrap().is_empty();
         assert!(
             Instant::now() < deadline,
             "{} of {total} events delivered after the restart",
