@@ -4,12 +4,9 @@
 
 use std::time::Duration;
 
-use clap::Args as ClapArgs;
-use switchyard_server::{Config, Hub};
-use switchyard_store::Backend;
-use switchyard_store::testing::TestDb;
-
+use crate::hub::{self, BenchHub};
 use crate::load;
+use clap::Args as ClapArgs;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -33,55 +30,23 @@ pub struct Args {
 const SECRET: &str = "whsec_bench_secret";
 
 pub async fn run(args: Args) {
-    let backends: Vec<Backend> = match args.backend.as_str() {
-        "sqlite" => vec![Backend::Sqlite],
-        "postgres" => vec![Backend::Postgres],
-        _ => vec![Backend::Sqlite, Backend::Postgres],
-    };
     println!(
         "intake benchmark: {} connections, {} s per measurement",
         args.connections, args.seconds
     );
-    for backend in backends {
-        let db = TestDb::new(backend).await;
-        let mut config = Config {
-            database_url: db.url.clone(),
-            ..Config::default()
-        };
-        config.log.level = "error".into();
-        config.queue.enabled = !args.no_processing;
-        config.intake.writers = args.writers;
-        if backend == Backend::Postgres {
-            config.master_key = Some(
-                switchyard_core::vault::MasterKey::generate()
-                    .to_base64()
-                    .clone(),
-            );
-        } else {
-            config.master_key_file = db.dir.as_ref().map(|d| d.join("master.key"));
-        }
-        let hub = Hub::open(config).await.expect("hub opens");
-        let key = hub.bootstrap_key().unwrap().raw.expose().clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(hub.serve(listener, async move {
-            let _ = stopped.await;
-        }));
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(args.connections)
-            .build()
-            .unwrap();
-        let source: serde_json::Value = client
-            .post(format!("http://{addr}/v1/sources"))
-            .bearer_auth(&key)
-            .json(&serde_json::json!({"name": "bench", "kind": "stripe", "secret": SECRET}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    for backend in hub::backends(&args.backend) {
+        let hub = BenchHub::start(backend, |config| {
+            config.queue.enabled = !args.no_processing;
+            config.intake.writers = args.writers;
+        })
+        .await;
+        let addr = hub.addr;
+        let source = hub
+            .create(
+                "sources",
+                serde_json::json!({"name": "bench", "kind": "stripe", "secret": SECRET}),
+            )
+            .await;
 
         let duration = Duration::from_secs(args.seconds);
         let baseline = load::run(addr, args.connections, duration, |_, _| {
@@ -110,8 +75,6 @@ pub async fn run(args: Args) {
             "  intake / baseline          {:>8.2}x",
             intake.rate() / baseline.rate()
         );
-        let _ = stop.send(());
-        let _ = server.await;
-        db.cleanup().await;
+        hub.stop().await;
     }
 }

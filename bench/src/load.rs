@@ -59,26 +59,75 @@ pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) 
     out
 }
 
-/// Runs `connections` connections against `addr` for `duration`; a request counts when
-/// its answer is a 2xx.
+/// Runs `connections` connections against `addr` for `duration`, each sending as fast
+/// as answers come; a request counts when its answer is a 2xx.
 pub async fn run(
     addr: SocketAddr,
     connections: usize,
     duration: Duration,
     make: impl MakeRequest,
 ) -> Figures {
+    run_paced(addr, connections, duration, None, make).await
+}
+
+/// Like [`run`], but with `interval`, each connection starts a request at most once per
+/// interval (a fixed offered load of `connections / interval`).
+pub async fn run_paced(
+    addr: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    interval: Option<Duration>,
+    make: impl MakeRequest,
+) -> Figures {
+    drive(
+        addr,
+        connections,
+        Some(Instant::now() + duration),
+        usize::MAX,
+        interval,
+        make,
+    )
+    .await
+}
+
+/// Sends requests `0..total` over `connections` connections, as fast as answers come.
+pub async fn run_count(
+    addr: SocketAddr,
+    connections: usize,
+    total: usize,
+    make: impl MakeRequest,
+) -> Figures {
+    drive(addr, connections, None, total, None, make).await
+}
+
+async fn drive(
+    addr: SocketAddr,
+    connections: usize,
+    deadline: Option<Instant>,
+    total: usize,
+    interval: Option<Duration>,
+    make: impl MakeRequest,
+) -> Figures {
     let make = Arc::new(make);
     let counter = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let deadline = started + duration;
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let (make, counter) = (make.clone(), counter.clone());
         tasks.push(tokio::spawn(async move {
             let (mut latencies, mut failures) = (Vec::new(), 0usize);
             let mut conn: Option<Connection> = None;
-            while Instant::now() < deadline {
-                let request = make(addr, counter.fetch_add(1, Ordering::Relaxed));
+            let mut next = Instant::now();
+            while deadline.is_none_or(|d| Instant::now() < d) {
+                if let Some(every) = interval {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += every;
+                }
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    break;
+                }
+                let request = make(addr, n);
                 let t0 = Instant::now();
                 let c = match conn.take() {
                     Some(c) => c,

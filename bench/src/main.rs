@@ -3,8 +3,11 @@
 //!
 //! `cargo run --release -p switchyard-bench -- queue [--jobs N] [--backend sqlite|postgres|both]`
 //! `cargo run --release -p switchyard-bench -- intake [--seconds N] [--connections N] [--backend …]`
+//! `cargo run --release -p switchyard-bench -- delivery [--events N] [--rate N] [--backend …]`
 #![forbid(unsafe_code)]
 
+mod delivery;
+mod hub;
 mod intake;
 mod load;
 mod queue;
@@ -24,6 +27,9 @@ enum Bench {
     Queue(queue::Args),
     /// Webhook intake: signed Stripe events accepted per second, p50/p99 latency.
     Intake(intake::Args),
+    /// Event delivery: deliveries per second to a local receiver, and end-to-end
+    /// latency from intake to receiver.
+    Delivery(delivery::Args),
 }
 
 #[tokio::main]
@@ -31,5 +37,6 @@ async fn main() {
     match Cli::parse().bench {
         Bench::Queue(args) => queue::run(args).await,
         Bench::Intake(args) => intake::run(args).await,
+        Bench::Delivery(args) => delivery::run(args).await,
     }
 }

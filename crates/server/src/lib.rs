@@ -183,11 +183,8 @@ impl Hub {
             ))
         });
 
-        let dispatcher = self
-            .state
-            .config
-            .queue
-            .enabled
+        let config = &self.state.config;
+        let dispatcher = (config.queue.enabled && config.delivery.enabled)
             .then(|| tokio::spawn(self.state.delivery.clone().run(stop_rx.clone())));
 
         let mut http_stop = stop_rx.clone();

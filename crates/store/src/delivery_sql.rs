@@ -26,6 +26,66 @@ pub(crate) fn insert_deliveries_sql(rows: usize) -> String {
     sql
 }
 
+/// Outcomes per set-based statement (7 parameters a row).
+pub(crate) const OUTCOME_ROWS: usize = 128;
+
+/// Records `rows` outcomes `(id, attempt, state, next_attempt_at, status, error)` at `$1`
+/// for deliveries still on that attempt; returns the ids it changed.
+pub(crate) fn update_deliveries_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "UPDATE deliveries SET state = m.column3, next_attempt_at = m.column4,
+             last_status = m.column5, last_error = m.column6, updated_at = $1
+         FROM (VALUES ",
+    );
+    for row in 0..rows {
+        let p = row * 6 + 1;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6
+        ));
+    }
+    sql.push_str(
+        ") AS m WHERE deliveries.id = m.column1 AND deliveries.attempts = m.column2
+             AND deliveries.state = 'pending'
+         RETURNING deliveries.id",
+    );
+    sql
+}
+
+/// Inserts `rows` attempt log entries.
+pub(crate) fn insert_attempts_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms,
+             status_code, response_body, error_kind) VALUES ",
+    );
+    for row in 0..rows {
+        let p = row * 7;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7
+        ));
+    }
+    sql.push_str(" ON CONFLICT (delivery_id, attempt) DO NOTHING");
+    sql
+}
+
 /// `$first, $first+1, …` for `n` parameters.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
@@ -221,6 +281,10 @@ macro_rules! delivery_store_impl {
                 lease_until: i64,
             ) -> $crate::Result<Vec<::switchyard_core::delivery::Claimed>> {
                 let mut tx = self.writer().begin().await?;
+                // A claim lost in a crash only makes its deliveries claimable again
+                // (same ids), and any later durable commit makes it durable too: it
+                // need not wait for its own flush.
+                Self::commit_without_flush(&mut tx).await?;
                 let claimed: Vec<(String, String, String, i64)> = ::sqlx::query_as(Self::CLAIM_DELIVERIES)
                     .bind(lease_until)
                     .bind(now)
@@ -270,77 +334,99 @@ macro_rules! delivery_store_impl {
             ) -> $crate::Result<Vec<bool>> {
                 use ::switchyard_core::delivery::Next;
                 let mut tx = self.writer().begin().await?;
-                let mut applied = Vec::with_capacity(outcomes.len());
-                for o in outcomes {
-                    let a = &o.attempt;
-                    let (state, next_at) = match o.next {
-                        Next::Succeeded => ("succeeded", None),
-                        Next::RetryAt(at) => ("pending", Some(at)),
-                        Next::Failed | Next::Gone => ("failed", None),
-                    };
-                    let error = a.error_kind.clone().or_else(|| a.status_code.map(|s| format!("status {s}")));
-                    let done = ::sqlx::query(
-                        "UPDATE deliveries SET state = $3, next_attempt_at = $4, last_status = $5, last_error = $6, updated_at = $7
-                         WHERE id = $1 AND attempts = $2 AND state = 'pending'",
+                let mut applied = ::std::collections::HashSet::new();
+                // Set-based statements: a batch costs a few round trips, not three per
+                // outcome.
+                for chunk in outcomes.chunks($crate::delivery_sql::OUTCOME_ROWS) {
+                    let sql = $crate::delivery_sql::update_deliveries_sql(chunk.len());
+                    let mut query = ::sqlx::query_scalar::<_, String>(::sqlx::AssertSqlSafe(sql)).bind(now);
+                    for o in chunk {
+                        let a = &o.attempt;
+                        let (state, next_at) = match o.next {
+                            Next::Succeeded => ("succeeded", None),
+                            Next::RetryAt(at) => ("pending", Some(at)),
+                            Next::Failed | Next::Gone => ("failed", None),
+                        };
+                        let error = if state == "succeeded" {
+                            None
+                        } else {
+                            a.error_kind.clone().or_else(|| a.status_code.map(|s| format!("status {s}")))
+                        };
+                        query = query
+                            .bind(&a.delivery_id)
+                            .bind(a.attempt)
+                            .bind(state)
+                            .bind(next_at)
+                            .bind(a.status_code)
+                            .bind(error);
+                    }
+                    applied.extend(query.fetch_all(&mut *tx).await?);
+                }
+                let current: Vec<&::switchyard_core::delivery::Outcome> =
+                    outcomes.iter().filter(|o| applied.contains(&o.attempt.delivery_id)).collect();
+                for chunk in current.chunks($crate::delivery_sql::OUTCOME_ROWS) {
+                    let sql = $crate::delivery_sql::insert_attempts_sql(chunk.len());
+                    let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+                    for o in chunk {
+                        let a = &o.attempt;
+                        query = query
+                            .bind(&a.delivery_id)
+                            .bind(a.attempt)
+                            .bind(a.started_at)
+                            .bind(a.duration_ms)
+                            .bind(a.status_code)
+                            .bind(&a.response_body)
+                            .bind(&a.error_kind);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                // Endpoint consequences, once per endpoint and kind.
+                let mut succeeded = ::std::collections::BTreeSet::new();
+                let mut failing = ::std::collections::BTreeMap::new();
+                let mut gone = ::std::collections::BTreeSet::new();
+                for o in &current {
+                    match o.next {
+                        Next::Succeeded => {
+                            succeeded.insert(o.endpoint_id.as_str());
+                        }
+                        Next::Gone => {
+                            gone.insert(o.endpoint_id.as_str());
+                        }
+                        Next::RetryAt(_) | Next::Failed => {
+                            let since = failing.entry(o.endpoint_id.as_str()).or_insert(o.attempt.started_at);
+                            *since = (*since).min(o.attempt.started_at);
+                        }
+                    }
+                }
+                for id in &succeeded {
+                    ::sqlx::query("UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
+                        .bind(*id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for (id, since) in failing.iter().filter(|(id, _)| !succeeded.contains(*id)) {
+                    ::sqlx::query("UPDATE endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL")
+                        .bind(*id)
+                        .bind(*since)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for id in &gone {
+                    ::sqlx::query(
+                        "UPDATE endpoints SET enabled = FALSE, disabled_reason = 'gone', updated_at = $2 WHERE id = $1",
                     )
-                    .bind(&a.delivery_id)
-                    .bind(a.attempt)
-                    .bind(state)
-                    .bind(next_at)
-                    .bind(a.status_code)
-                    .bind(if state == "succeeded" { None } else { error })
+                    .bind(*id)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                    let current = done.rows_affected() == 1;
-                    applied.push(current);
-                    if !current {
-                        continue;
-                    }
-                    ::sqlx::query(
-                        "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_id, attempt) DO NOTHING",
-                    )
-                    .bind(&a.delivery_id)
-                    .bind(a.attempt)
-                    .bind(a.started_at)
-                    .bind(a.duration_ms)
-                    .bind(a.status_code)
-                    .bind(&a.response_body)
-                    .bind(&a.error_kind)
-                    .execute(&mut *tx)
-                    .await?;
-                    match o.next {
-                        Next::Succeeded => {
-                            ::sqlx::query("UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
-                                .bind(&o.endpoint_id)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        Next::Gone => {
-                            ::sqlx::query(
-                                "UPDATE endpoints SET enabled = FALSE, disabled_reason = 'gone', updated_at = $2 WHERE id = $1",
-                            )
-                            .bind(&o.endpoint_id)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        Next::RetryAt(_) | Next::Failed => {
-                            ::sqlx::query("UPDATE endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL")
-                                .bind(&o.endpoint_id)
-                                .bind(a.started_at)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    }
                 }
                 tx.commit().await?;
-                if outcomes.iter().any(|o| matches!(o.next, Next::RetryAt(_) | Next::Succeeded)) {
-                    // A success may unblock an ordered endpoint's next delivery.
+                if current.iter().any(|o| matches!(o.next, Next::RetryAt(_) | Next::Succeeded)) {
+                    // A retry is due later, and a success may unblock an ordered
+                    // endpoint's next delivery.
                     self.jobs_enqueued();
                 }
-                Ok(applied)
+                Ok(outcomes.iter().map(|o| applied.contains(&o.attempt.delivery_id)).collect())
             }
 
             async fn get_delivery(&self, id: &str) -> $crate::Result<Option<::switchyard_core::delivery::Delivery>> {

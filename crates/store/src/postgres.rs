@@ -151,6 +151,15 @@ impl PgStore {
         Ok(inserted.into_iter().collect())
     }
 
+    /// Lets this transaction's commit return before its WAL is flushed (for work whose
+    /// loss in a crash is harmless).
+    async fn commit_without_flush(tx: &mut Transaction<'static, Postgres>) -> Result<()> {
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     /// Deletes completed jobs with one statement.
     async fn delete_completed(&self, jobs: &[crate::queue::Job]) -> Result<Vec<bool>> {
         let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();

@@ -137,6 +137,11 @@ impl SqliteStore {
         Ok(inserted)
     }
 
+    /// Every SQLite commit flushes (one writer connection, `synchronous = FULL`).
+    async fn commit_without_flush(_tx: &mut Transaction<'static, Sqlite>) -> Result<()> {
+        Ok(())
+    }
+
     /// Deletes completed jobs in one transaction: one commit for the batch.
     async fn delete_completed(&self, jobs: &[crate::queue::Job]) -> Result<Vec<bool>> {
         let mut tx = self.write.begin().await?;

@@ -9,6 +9,9 @@ use super::HumanDuration;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeliveryConfig {
+    /// Send deliveries from this process (with `queue.enabled`). Off, the node still
+    /// takes webhooks and creates deliveries; other nodes send them.
+    pub enabled: bool,
     /// Allow endpoints on loopback, private, link-local and metadata addresses. Off by
     /// default: such destinations are refused, when an endpoint is created and at
     /// every attempt (the checked address is the one connected to).
@@ -31,6 +34,7 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             allow_private_networks: false,
             timeout: HumanDuration(Duration::from_secs(15)),
             schedule: switchyard_core::delivery::DEFAULT_SCHEDULE_SECS

@@ -40,6 +40,8 @@ pub const USER_AGENT: &str = concat!("Switchyard-Webhooks/", env!("CARGO_PKG_VER
 const BODY_KEPT: usize = 4096;
 /// How long a node keeps an endpoint (and its secrets) before reading it again.
 const ENDPOINT_TTL: Duration = Duration::from_secs(2);
+/// How long a busy dispatcher waits for more free slots before claiming.
+const CLAIM_LINGER: Duration = Duration::from_millis(2);
 /// Most outcomes recorded in one transaction.
 const RECORD_BATCH: usize = 512;
 /// Longest `Retry-After` honoured.
@@ -146,14 +148,24 @@ impl Dispatcher {
                 break;
             }
             while running.try_join_next().is_some() {}
-            let free = self.config.concurrency.saturating_sub(running.len());
-            if free == 0 {
-                tokio::select! {
-                    _ = running.join_next() => {}
-                    _ = shutdown.changed() => {}
+            let half = self.config.concurrency.div_ceil(2);
+            if running.len() >= half {
+                // Most slots busy: wait for several to free up (or briefly), so that one
+                // claim fetches many deliveries instead of one claim per finished one.
+                let linger = tokio::time::sleep(CLAIM_LINGER);
+                tokio::pin!(linger);
+                while running.len() >= half {
+                    tokio::select! {
+                        _ = &mut linger, if running.len() < self.config.concurrency => break,
+                        joined = running.join_next() => if joined.is_none() { break },
+                        _ = shutdown.changed() => break,
+                    }
                 }
-                continue;
+                if *shutdown.borrow() {
+                    break;
+                }
             }
+            let free = self.config.concurrency.saturating_sub(running.len());
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
@@ -286,7 +298,7 @@ impl Dispatcher {
 
     async fn deliver(&self, c: Claimed) {
         let slot = self.slot(&c.endpoint_id);
-        let _permit = slot.acquire().await;
+        let permit = slot.acquire().await;
         let started_at = now_ms();
         let t0 = Instant::now();
         let attempt = |status: Option<u16>, body: Option<String>, error: Option<&str>| Attempt {
@@ -320,6 +332,8 @@ impl Dispatcher {
                 (a, self.after_failure(c.attempt, None))
             }
         };
+        // The endpoint's slot is free once it has answered; recording is the hub's work.
+        drop(permit);
         let outcome_label = match &next {
             Next::Succeeded => "succeeded",
             Next::RetryAt(_) => "retrying",
