@@ -16,8 +16,12 @@ use switchyard_core::Secret;
 use switchyard_store::{Backend, redact_url};
 
 mod delivery;
+mod intake;
+mod queue;
 mod units;
 pub use delivery::DeliveryConfig;
+pub use intake::IntakeConfig;
+pub use queue::QueueConfig;
 pub use units::{ByteSize, HumanDuration};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8760";
@@ -64,35 +68,6 @@ pub struct Config {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct IntakeConfig {
-    /// Group-commit writer tasks; 0 picks 1 for SQLite and 4 for PostgreSQL.
-    pub writers: usize,
-    /// How long a node keeps a loaded source (and its credentials) before reading it
-    /// again; changes made through another node take effect after this.
-    pub source_cache_ttl: HumanDuration,
-    /// URL prefixes PayPal signing certificates may be fetched from.
-    pub paypal_cert_urls: Vec<String>,
-}
-
-impl Default for IntakeConfig {
-    fn default() -> Self {
-        Self {
-            writers: 0,
-            source_cache_ttl: HumanDuration(Duration::from_secs(5)),
-            paypal_cert_urls: [
-                "https://api.paypal.com/",
-                "https://api-m.paypal.com/",
-                "https://api.sandbox.paypal.com/",
-                "https://api-m.sandbox.paypal.com/",
-            ]
-            .map(String::from)
-            .to_vec(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `human` or `json`.
     pub format: LogFormat,
@@ -125,23 +100,6 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// How long to wait for a pooled connection.
     pub acquire_timeout: HumanDuration,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct QueueConfig {
-    /// Run background jobs in this process.
-    pub enabled: bool,
-    /// Jobs run at once by this process.
-    pub concurrency: usize,
-    /// How long a claimed job stays leased before another node may take it over.
-    pub lease: HumanDuration,
-    /// Safety-net poll interval; wake-ups normally arrive at once.
-    pub poll_interval: HumanDuration,
-    /// First retry delay of a failed job (doubles per attempt, with jitter).
-    pub backoff_base: HumanDuration,
-    /// Longest retry delay.
-    pub backoff_max: HumanDuration,
 }
 
 impl Default for Config {
@@ -189,19 +147,6 @@ impl Default for DatabaseConfig {
         Self {
             max_connections: 16,
             acquire_timeout: HumanDuration(Duration::from_secs(10)),
-        }
-    }
-}
-
-impl Default for QueueConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            concurrency: 32,
-            lease: HumanDuration(Duration::from_secs(60)),
-            poll_interval: HumanDuration(Duration::from_secs(1)),
-            backoff_base: HumanDuration(Duration::from_secs(1)),
-            backoff_max: HumanDuration(Duration::from_secs(3600)),
         }
     }
 }

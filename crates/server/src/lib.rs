@@ -265,11 +265,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/endpoints/{id}/deliveries",
-            get(routes::endpoints::deliveries),
+            get(routes::deliveries::deliveries),
         )
-        .route("/endpoints/{id}/replay", post(routes::endpoints::replay))
-        .route("/deliveries/{id}", get(routes::endpoints::delivery))
-        .route("/deliveries/{id}/retry", post(routes::endpoints::retry))
+        .route("/endpoints/{id}/replay", post(routes::deliveries::replay))
+        .route("/deliveries/{id}", get(routes::deliveries::delivery))
+        .route("/deliveries/{id}/retry", post(routes::deliveries::retry))
         .route(
             "/events",
             get(routes::events::list).post(routes::events::publish),

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::intake;
-use crate::routes::{endpoints, events, health, keys, sources};
+use crate::routes::{deliveries, endpoints, events, health, keys, sources};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -16,8 +16,8 @@ use crate::routes::{endpoints, events, health, keys, sources};
         sources::create, sources::list, sources::get, sources::update, sources::delete,
         events::list, events::get, events::replay, events::publish,
         endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::delete,
-        endpoints::secret, endpoints::rotate_secret, endpoints::deliveries, endpoints::replay,
-        endpoints::delivery, endpoints::retry,
+        endpoints::secret, endpoints::rotate_secret, deliveries::deliveries, deliveries::replay,
+        deliveries::delivery, deliveries::retry,
         intake::receive,
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldError)),

@@ -1,3 +1,4 @@
+pub mod deliveries;
 pub mod endpoints;
 pub mod events;
 pub mod health;

@@ -9,6 +9,7 @@ mod interop;
 mod keys;
 mod kinds;
 mod lifecycle;
+mod receiver;
 mod sources;
 
 use std::net::SocketAddr;

@@ -3,23 +3,22 @@
 //! Retry-After, 410 Gone, timeouts, dead letters, replay, ordering, filters, the
 //! address guard, and application-published events.
 
-use std::collections::VecDeque;
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use switchyard_signatures::{Inbound, Verifier as _, standard};
 use switchyard_store::Backend;
 
 use crate::intake::{STRIPE_SECRET, create_source, now, post_stripe, stripe_event};
+pub use crate::receiver::{Received, Receiver, body, header};
 use crate::{TestApp, both_backends, problem};
+
+mod limits;
+
+use limits::failing_endpoints_are_disabled_with_an_event;
 
 both_backends!(
     deliveries_are_signed_and_verify_with_the_official_library,
@@ -31,118 +30,6 @@ both_backends!(
     application_events_are_idempotent,
     failing_endpoints_are_disabled_with_an_event,
 );
-
-/// What the receiver got.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub at: Instant,
-}
-
-/// How the receiver answers the next request: status, extra headers, delay.
-type Reply = (u16, Vec<(&'static str, String)>, Duration);
-
-#[derive(Debug, Default)]
-struct Inner {
-    received: Vec<Received>,
-    script: VecDeque<Reply>,
-    /// Added to every answer.
-    delay: Duration,
-}
-
-/// A local application endpoint that records every request and answers from a script
-/// (200 once the script is empty).
-#[derive(Debug, Clone, Default)]
-pub struct Receiver {
-    inner: Arc<Mutex<Inner>>,
-    pub addr: Option<SocketAddr>,
-}
-
-impl Receiver {
-    pub async fn start() -> Receiver {
-        let mut receiver = Receiver::default();
-        let app = axum::Router::new()
-            .fallback(axum::routing::post(record))
-            .with_state(receiver.inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        receiver.addr = Some(listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        receiver
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr.unwrap())
-    }
-
-    /// Every answer takes at least this long.
-    pub fn slow_down(&self, delay: Duration) {
-        self.inner.lock().unwrap().delay = delay;
-    }
-
-    fn script(&self, replies: impl IntoIterator<Item = Reply>) {
-        self.inner.lock().unwrap().script.extend(replies);
-    }
-
-    pub fn received(&self) -> Vec<Received> {
-        self.inner.lock().unwrap().received.clone()
-    }
-
-    /// Waits until at least `n` requests arrived.
-    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let got = self.received();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "received {} of {n} deliveries",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-async fn record(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let (reply, slow) = {
-        let mut inner = inner.lock().unwrap();
-        inner.received.push(Received {
-            headers,
-            body,
-            at: Instant::now(),
-        });
-        (inner.script.pop_front(), inner.delay)
-    };
-    let (status, extra, delay) = reply.unwrap_or((200, vec![], Duration::ZERO));
-    tokio::time::sleep(delay + slow).await;
-    let mut response = (
-        StatusCode::from_u16(status).unwrap(),
-        format!("answer {status}"),
-    )
-        .into_response();
-    for (name, value) in extra {
-        response.headers_mut().insert(name, value.parse().unwrap());
-    }
-    response
-}
-
-pub fn header<'a>(r: &'a Received, name: &str) -> &'a str {
-    r.headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-}
-
-pub fn body(r: &Received) -> Value {
-    serde_json::from_slice(&r.body).unwrap()
-}
 
 /// The Rust reference check: the request verifies under `secret`.
 fn verifies(r: &Received, secret: &str) -> bool {
@@ -703,116 +590,5 @@ async fn private_destinations_are_refused_by_default() {
             "{p}"
         );
     }
-    app.finish().await;
-}
-
-/// Two hub nodes share one PostgreSQL store and one endpoint limited to 60 deliveries
-/// a second: over any 10-second window of the backlog, the receiver sees 600 ± 10 %.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limits_hold_across_nodes() {
-    let app = TestApp::spawn(Backend::Postgres).await;
-    let mut config = crate::config_for(&app.db);
-    config.master_key = app.state.config.master_key.clone();
-    config.bootstrap_key = false;
-    let second = switchyard_server::Hub::open(config)
-        .await
-        .expect("second node opens");
-    let second_state = second.state().clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = tokio::spawn(second.serve(listener, async move {
-        let _ = stopped.await;
-    }));
-
-    let receiver = Receiver::start().await;
-    let limit = 60;
-    let total = 720;
-    let ep = create_endpoint(&app, json!({"url": receiver.url("/"), "rate_limit": limit})).await;
-    let ep = ep["id"].as_str().unwrap().to_string();
-    for n in 0..total {
-        publish(&app, "load.item", json!({"n": n})).await;
-    }
-    let got = receiver.wait_for(total).await;
-    let times: Vec<Instant> = got.iter().map(|r| r.at).collect();
-    let last = *times.last().unwrap();
-    let window = Duration::from_secs(10);
-    let mut checked = 0;
-    for (i, start) in times.iter().enumerate() {
-        if *start + window > last {
-            break;
-        }
-        let n = times[i..]
-            .iter()
-            .take_while(|t| **t < *start + window)
-            .count();
-        let expected = (limit * 10) as usize;
-        assert!(
-            n * 10 <= expected * 11 && n * 10 >= expected * 9,
-            "{n} deliveries in a 10 s window (limit {limit}/s)"
-        );
-        checked += 1;
-    }
-    assert!(checked > 0);
-    let sent = |m: &switchyard_core::metrics::Metrics| m.deliveries.get(&[&ep, "succeeded"]);
-    let (a, b) = (sent(&app.state.metrics), sent(&second_state.metrics));
-    assert_eq!(a + b, total as u64);
-    assert!(a > 0 && b > 0, "both nodes delivered: {a} and {b}");
-    let _ = stop.send(());
-    let _ = node.await;
-    app.finish().await;
-}
-
-async fn failing_endpoints_are_disabled_with_an_event(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        |c| {
-            fast_retries(c, &[100; 20]);
-            c.delivery.disable_after.0 = Duration::from_millis(400);
-        },
-        vec![],
-    )
-    .await;
-    let broken = Receiver::start().await;
-    broken.script(std::iter::repeat_n((500, vec![], Duration::ZERO), 100));
-    let watcher = Receiver::start().await;
-    let ep = create_endpoint(
-        &app,
-        json!({"url": broken.url("/"), "event_types": ["job.*"]}),
-    )
-    .await;
-    let ep = ep["id"].as_str().unwrap().to_string();
-    create_endpoint(
-        &app,
-        json!({"url": watcher.url("/"), "event_types": ["endpoint.*"]}),
-    )
-    .await;
-    publish(&app, "job.done", json!({})).await;
-    let got = watcher.wait_for(1).await;
-    let notice = body(&got[0]);
-    assert_eq!(notice["type"], "endpoint.disabled");
-    assert_eq!(notice["data"]["endpoint_id"], ep.as_str());
-    assert_eq!(notice["data"]["reason"], "failing");
-    let shown: Value = app.get_json(&format!("/v1/endpoints/{ep}")).await;
-    assert_eq!(shown["enabled"], false);
-    assert_eq!(shown["disabled_reason"], "failing");
-    assert!(shown["failing_since"].is_string());
-    let attempts = broken.received().len();
-    assert!(
-        attempts >= 4,
-        "failed for 400 ms at 100 ms intervals: {attempts}"
-    );
-    // Re-enabling resumes the pending delivery.
-    let r = app
-        .client
-        .patch(app.url(&format!("/v1/endpoints/{ep}")))
-        .bearer_auth(&app.key)
-        .json(&json!({"enabled": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    broken.inner.lock().unwrap().script.clear();
-    let got = broken.wait_for(attempts + 1).await;
-    delivery_in(&app, header(got.last().unwrap(), "webhook-id"), "succeeded").await;
     app.finish().await;
 }

@@ -1,0 +1,171 @@
+//! What goes over the wire to endpoints, and what comes back: the request body,
+//! `Retry-After`, the kept part of an answer, and names for failures.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use switchyard_core::event::NewEvent;
+use switchyard_core::time::{now_ms, rfc3339};
+
+use super::guard;
+
+/// Most of a response body kept in the attempt log.
+const BODY_KEPT: usize = 4096;
+
+/// The `source_id` of events published by the application (and by the hub itself).
+pub const APP_SOURCE: &str = "app";
+
+/// An event published by the application or the hub: de-duplicated on `key` when given.
+pub fn app_event(event_type: &str, data: &serde_json::Value, key: Option<String>) -> NewEvent {
+    let id = switchyard_core::new_id("evt");
+    NewEvent {
+        dedupe_key: Some(key.unwrap_or_else(|| id.clone())),
+        id,
+        source_id: Some(APP_SOURCE.into()),
+        source_kind: None,
+        provider_type: None,
+        event_type: event_type.into(),
+        payload: serde_json::to_vec(data).expect("JSON values serialize"),
+        headers: "{}".into(),
+        received_at: now_ms(),
+    }
+}
+
+/// The body sent to endpoints: `{"type", "timestamp", "data"}`. `data` is the event's
+/// payload when it is JSON; a form body becomes an object of its fields; anything else
+/// is sent as a string.
+pub fn envelope(event_type: &str, received_at: i64, payload: &[u8]) -> Vec<u8> {
+    let data = serde_json::from_slice::<serde_json::Value>(payload).unwrap_or_else(|_| {
+        let text = String::from_utf8_lossy(payload);
+        if !text.is_empty() && text.contains('=') && !text.contains(char::is_whitespace) {
+            let fields: serde_json::Map<String, serde_json::Value> =
+                url_decode_pairs(&text).into_iter().collect();
+            serde_json::Value::Object(fields)
+        } else {
+            serde_json::Value::String(text.into_owned())
+        }
+    });
+    serde_json::to_vec(&serde_json::json!({
+        "type": event_type,
+        "timestamp": rfc3339(received_at),
+        "data": data,
+    }))
+    .expect("JSON values serialize")
+}
+
+fn url_decode_pairs(text: &str) -> Vec<(String, serde_json::Value)> {
+    form_urlencoded(text)
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect()
+}
+
+/// `application/x-www-form-urlencoded` pairs.
+fn form_urlencoded(text: &str) -> Vec<(String, String)> {
+    reqwest::Url::parse(&format!("http://x/?{text}"))
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
+}
+
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate_to_ms(value.trim())?;
+    Some(Duration::from_millis((at - now_ms()).max(0) as u64))
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as epoch ms.
+fn httpdate_to_ms(value: &str) -> Option<i64> {
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)?
+        + 1;
+    let iso = format!("{year}-{month:02}-{day:0>2}T{time}Z");
+    switchyard_core::time::parse_rfc3339(&iso)
+}
+
+pub(super) async fn read_prefix(mut response: reqwest::Response) -> String {
+    let mut kept = Vec::new();
+    while kept.len() < BODY_KEPT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    kept.truncate(BODY_KEPT);
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// A short, stable name for why an attempt got no answer.
+pub(super) fn error_kind(e: &reqwest::Error) -> &'static str {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(g) = s.downcast_ref::<guard::GuardError>() {
+            return match g.code() {
+                "private_destination" => "refused_destination",
+                _ => "dns",
+            };
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        let text = format!("{e:?}").to_ascii_lowercase();
+        if text.contains("dns") || text.contains("resolve") {
+            "dns"
+        } else if text.contains("certificate") || text.contains("tls") {
+            "tls"
+        } else {
+            "connect"
+        }
+    } else if e.is_body() || e.is_decode() {
+        "response"
+    } else {
+        "http"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn envelopes_carry_json_form_or_text_data() {
+        let v: serde_json::Value =
+            serde_json::from_slice(&envelope("t.x", 0, br#"{"a":1}"#)).unwrap();
+        assert_eq!(v["type"], "t.x");
+        assert_eq!(v["timestamp"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(v["data"]["a"], 1);
+        let v: serde_json::Value =
+            serde_json::from_slice(&envelope("sms", 0, b"MessageSid=SM1&To=%2B15551234567"))
+                .unwrap();
+        assert_eq!(v["data"]["To"], "+15551234567");
+        let v: serde_json::Value =
+            serde_json::from_slice(&envelope("x", 0, b"plain text")).unwrap();
+        assert_eq!(v["data"], "plain text");
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        assert_eq!(
+            httpdate_to_ms("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777_000)
+        );
+        h.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+}

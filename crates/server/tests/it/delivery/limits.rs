@@ -1,0 +1,114 @@
+//! Limits that hold: rate limits across nodes, and disabling endpoints that keep failing.
+
+use super::*;
+
+/// Two hub nodes share one PostgreSQL store and one endpoint limited to 60 deliveries
+/// a second: over any 10-second window of the backlog, the receiver sees 600 ± 10 %.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_hold_across_nodes() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let mut config = crate::config_for(&app.db);
+    config.master_key = app.state.config.master_key.clone();
+    config.bootstrap_key = false;
+    let second = switchyard_server::Hub::open(config)
+        .await
+        .expect("second node opens");
+    let second_state = second.state().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let node = tokio::spawn(second.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+
+    let receiver = Receiver::start().await;
+    let limit = 60;
+    let total = 720;
+    let ep = create_endpoint(&app, json!({"url": receiver.url("/"), "rate_limit": limit})).await;
+    let ep = ep["id"].as_str().unwrap().to_string();
+    for n in 0..total {
+        publish(&app, "load.item", json!({"n": n})).await;
+    }
+    let got = receiver.wait_for(total).await;
+    let times: Vec<Instant> = got.iter().map(|r| r.at).collect();
+    let last = *times.last().unwrap();
+    let window = Duration::from_secs(10);
+    let mut checked = 0;
+    for (i, start) in times.iter().enumerate() {
+        if *start + window > last {
+            break;
+        }
+        let n = times[i..]
+            .iter()
+            .take_while(|t| **t < *start + window)
+            .count();
+        let expected = (limit * 10) as usize;
+        assert!(
+            n * 10 <= expected * 11 && n * 10 >= expected * 9,
+            "{n} deliveries in a 10 s window (limit {limit}/s)"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0);
+    let sent = |m: &switchyard_core::metrics::Metrics| m.deliveries.get(&[&ep, "succeeded"]);
+    let (a, b) = (sent(&app.state.metrics), sent(&second_state.metrics));
+    assert_eq!(a + b, total as u64);
+    assert!(a > 0 && b > 0, "both nodes delivered: {a} and {b}");
+    let _ = stop.send(());
+    let _ = node.await;
+    app.finish().await;
+}
+
+pub(super) async fn failing_endpoints_are_disabled_with_an_event(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            fast_retries(c, &[100; 20]);
+            c.delivery.disable_after.0 = Duration::from_millis(400);
+        },
+        vec![],
+    )
+    .await;
+    let broken = Receiver::start().await;
+    broken.script(std::iter::repeat_n((500, vec![], Duration::ZERO), 100));
+    let watcher = Receiver::start().await;
+    let ep = create_endpoint(
+        &app,
+        json!({"url": broken.url("/"), "event_types": ["job.*"]}),
+    )
+    .await;
+    let ep = ep["id"].as_str().unwrap().to_string();
+    create_endpoint(
+        &app,
+        json!({"url": watcher.url("/"), "event_types": ["endpoint.*"]}),
+    )
+    .await;
+    publish(&app, "job.done", json!({})).await;
+    let got = watcher.wait_for(1).await;
+    let notice = body(&got[0]);
+    assert_eq!(notice["type"], "endpoint.disabled");
+    assert_eq!(notice["data"]["endpoint_id"], ep.as_str());
+    assert_eq!(notice["data"]["reason"], "failing");
+    let shown: Value = app.get_json(&format!("/v1/endpoints/{ep}")).await;
+    assert_eq!(shown["enabled"], false);
+    assert_eq!(shown["disabled_reason"], "failing");
+    assert!(shown["failing_since"].is_string());
+    let attempts = broken.received().len();
+    assert!(
+        attempts >= 4,
+        "failed for 400 ms at 100 ms intervals: {attempts}"
+    );
+    // Re-enabling resumes the pending delivery.
+    let r = app
+        .client
+        .patch(app.url(&format!("/v1/endpoints/{ep}")))
+        .bearer_auth(&app.key)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    broken.inner.lock().unwrap().script.clear();
+    let got = broken.wait_for(attempts + 1).await;
+    delivery_in(&app, header(got.last().unwrap(), "webhook-id"), "succeeded").await;
+    app.finish().await;
+}
