@@ -98,6 +98,8 @@ pub struct Dispatcher {
     endpoints: Arc<TtlCache<Arc<Ready>>>,
     /// Per-endpoint slots on this node.
     slots: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Per-endpoint turns at taking rate-limit tokens on this node.
+    rate_gates: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     outcomes: Batcher<Outcome, bool>,
 }
 
@@ -126,6 +128,7 @@ impl Dispatcher {
             config,
             endpoints: Arc::new(TtlCache::new(10_000)),
             slots: Arc::default(),
+            rate_gates: Arc::default(),
             outcomes,
         }
     }
@@ -268,6 +271,12 @@ impl Dispatcher {
     /// shared with every node through the store. `false` if none came.
     async fn rate_token(&self, endpoint_id: &str, limit: i64) -> bool {
         let deadline = Instant::now() + RATE_WAIT;
+        // One delivery per endpoint and node asks at a time: the others wait here
+        // rather than all contending for the same counter row at each slot.
+        let gate = self.gate(endpoint_id);
+        let Ok(_turn) = tokio::time::timeout_at(deadline.into(), gate.lock()).await else {
+            return false;
+        };
         loop {
             let now = now_ms();
             let slot = now / RATE_SLOT_MS;
@@ -286,6 +295,15 @@ impl Dispatcher {
             let next = (slot + 1) * RATE_SLOT_MS - now;
             tokio::time::sleep(Duration::from_millis(next.max(1) as u64)).await;
         }
+    }
+
+    fn gate(&self, endpoint_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.rate_gates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint_id.to_string())
+            .or_default()
+            .clone()
     }
 
     fn slot(&self, endpoint_id: &str) -> Arc<Semaphore> {
