@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apikey;
+pub mod credit;
 pub mod delivery;
 pub mod duration;
 pub mod event;

@@ -274,6 +274,14 @@ pub fn router(state: AppState) -> Router {
             "/events",
             get(routes::events::list).post(routes::events::publish),
         )
+        .route(
+            "/accounts/{account}/credits",
+            get(routes::accounts::get).post(routes::accounts::grant),
+        )
+        .route(
+            "/accounts/{account}/credits/ledger",
+            get(routes::accounts::ledger),
+        )
         .route("/events/{id}", get(routes::events::get))
         .route("/events/{id}/replay", post(routes::events::replay))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));

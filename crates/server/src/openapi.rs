@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::intake;
-use crate::routes::{deliveries, endpoints, events, health, keys, sources};
+use crate::routes::{accounts, deliveries, endpoints, events, health, keys, sources};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use crate::routes::{deliveries, endpoints, events, health, keys, sources};
         endpoints::create, endpoints::list, endpoints::get, endpoints::update, endpoints::delete,
         endpoints::secret, endpoints::rotate_secret, deliveries::deliveries, deliveries::replay,
         deliveries::delivery, deliveries::retry,
+        accounts::get, accounts::grant, accounts::ledger,
         intake::receive,
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldError)),
@@ -28,6 +29,7 @@ use crate::routes::{deliveries, endpoints, events, health, keys, sources};
         (name = "sources", description = "Webhook sources: where providers send events."),
         (name = "events", description = "The event log, and events published by the application."),
         (name = "endpoints", description = "Where the application receives events: endpoints, deliveries, attempts, replay."),
+        (name = "accounts", description = "Account credits for sending email and SMS, and their ledger."),
         (name = "intake", description = "Provider webhooks (authenticated by the provider's signature)."),
     )
 )]

@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_core::apikey::{ApiKey, Scope};
+use switchyard_core::credit::{LedgerEntry, Reservation};
 use switchyard_core::delivery::{Attempt, Claimed, Delivery, Endpoint, Outcome};
 use switchyard_core::event::{Event, EventFilter, NewEvent, Source, Stored};
 use switchyard_core::vault::Sealed;
 
 pub mod batch;
 mod common;
+mod credit_sql;
 mod delivery_sql;
 mod event_sql;
 mod migrate;
@@ -218,6 +220,46 @@ pub trait DeliveryStore: Send + Sync {
     async fn defer_delivery(&self, id: &str, attempt: i64, until: i64) -> Result<bool>;
 }
 
+#[async_trait]
+pub trait CreditStore: Send + Sync {
+    /// Adds `amount` (negative to take some back) to an account's channel, creating its
+    /// credit record (and so metering it) if needed; returns the new balance. A balance
+    /// never goes below zero: such a change is refused with `Ok(None)`.
+    async fn grant_credits(
+        &self,
+        account: &str,
+        channel: &str,
+        amount: i64,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<Option<i64>>;
+    /// Balances of an account's metered channels.
+    async fn credit_balances(&self, account: &str) -> Result<Vec<(String, i64)>>;
+    /// Takes `n` credits for `message_id` if the balance allows, atomically: of many
+    /// concurrent reservations against a balance of K, exactly those fitting in K succeed.
+    async fn reserve_credits(
+        &self,
+        account: &str,
+        channel: &str,
+        n: i64,
+        message_id: &str,
+        now: i64,
+    ) -> Result<Reservation>;
+    /// Settles a reservation: `commit` records that the credits were spent; otherwise
+    /// they are refunded to the balance.
+    async fn settle_credits(
+        &self,
+        account: &str,
+        channel: &str,
+        n: i64,
+        message_id: &str,
+        commit: bool,
+        now: i64,
+    ) -> Result<()>;
+    /// An account's ledger, newest first.
+    async fn credit_ledger(&self, account: &str, page: &Page) -> Result<Vec<LedgerEntry>>;
+}
+
 /// Everything the hub persists.
 pub trait Store:
     KeyStore
@@ -225,6 +267,7 @@ pub trait Store:
     + SourceStore
     + EventStore
     + DeliveryStore
+    + CreditStore
     + JobQueue
     + Admin
     + std::fmt::Debug
@@ -236,6 +279,7 @@ impl<
         + SourceStore
         + EventStore
         + DeliveryStore
+        + CreditStore
         + JobQueue
         + Admin
         + std::fmt::Debug,

@@ -21,6 +21,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     2 "sources_events" "0002_sources_events.sql",
     3 "event_log_queue" "0003_event_log_queue.sql",
     4 "endpoints_deliveries" "0004_endpoints_deliveries.sql",
+    5 "credits" "0005_credits.sql",
 );
 
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
@@ -28,6 +29,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     2 "sources_events" "0002_sources_events.sql",
     3 "event_log_queue" "0003_event_log_queue.sql",
     4 "endpoints_deliveries" "0004_endpoints_deliveries.sql",
+    5 "credits" "0005_credits.sql",
 );
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

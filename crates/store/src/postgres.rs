@@ -222,6 +222,7 @@ fn loopback_without_sslmode(url: &str, options: &PgConnectOptions) -> bool {
 sql_store_impl!(PgStore, Postgres);
 crate::event_sql::event_store_impl!(PgStore, Postgres);
 crate::delivery_sql::delivery_store_impl!(PgStore, Postgres);
+crate::credit_sql::credit_store_impl!(PgStore, Postgres);
 
 /// Sends `NOTIFY switchyard_jobs` after enqueues, coalescing bursts into one notice.
 async fn announce_jobs(pool: PgPool, announce: Arc<Notify>) {

@@ -183,6 +183,7 @@ impl SqliteStore {
 sql_store_impl!(SqliteStore, Sqlite);
 crate::event_sql::event_store_impl!(SqliteStore, Sqlite);
 crate::delivery_sql::delivery_store_impl!(SqliteStore, Sqlite);
+crate::credit_sql::credit_store_impl!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl Admin for SqliteStore {

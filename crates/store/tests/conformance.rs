@@ -19,6 +19,8 @@ use switchyard_store::vault::{SecretError, Vault};
 use switchyard_store::{NewKey, Page, Store, StoreError, conformance};
 use tokio::sync::watch;
 
+#[path = "conformance/credits.rs"]
+mod credits;
 #[path = "conformance/events.rs"]
 mod events;
 

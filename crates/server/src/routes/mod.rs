@@ -1,3 +1,4 @@
+pub mod accounts;
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;

@@ -1,6 +1,7 @@
 //! HTTP tests of the hub: each starts a hub on `127.0.0.1:0` over a fresh SQLite file or
 //! a fresh PostgreSQL database and talks to it with a plain HTTP client.
 
+mod accounts;
 mod api;
 mod crash;
 mod delivery;

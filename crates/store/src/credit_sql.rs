@@ -1,0 +1,202 @@
+//! Credits: SQL shared by both backends (see `common.rs` for the pattern).
+
+macro_rules! credit_store_impl {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Appends a ledger entry.
+            async fn ledger_entry(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                entry: &::switchyard_core::credit::LedgerEntry,
+            ) -> $crate::Result<()> {
+                ::sqlx::query(
+                    "INSERT INTO credit_ledger (id, account, channel, delta, kind, reason, message_id, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&entry.id)
+                .bind(&entry.account)
+                .bind(&entry.channel)
+                .bind(entry.delta)
+                .bind(&entry.kind)
+                .bind(&entry.reason)
+                .bind(&entry.message_id)
+                .bind(entry.created_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+        }
+
+        fn entry(
+            account: &str,
+            channel: &str,
+            delta: i64,
+            kind: &str,
+            reason: Option<&str>,
+            message_id: Option<&str>,
+            now: i64,
+        ) -> ::switchyard_core::credit::LedgerEntry {
+            ::switchyard_core::credit::LedgerEntry {
+                id: ::switchyard_core::new_id("cl"),
+                account: account.into(),
+                channel: channel.into(),
+                delta,
+                kind: kind.into(),
+                reason: reason.map(str::to_string),
+                message_id: message_id.map(str::to_string),
+                created_at: now,
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::CreditStore for $store {
+            async fn grant_credits(
+                &self,
+                account: &str,
+                channel: &str,
+                amount: i64,
+                reason: Option<&str>,
+                now: i64,
+            ) -> $crate::Result<Option<i64>> {
+                let mut tx = self.writer().begin().await?;
+                ::sqlx::query(
+                    "INSERT INTO credit_balances (account, channel, balance, updated_at) VALUES ($1, $2, 0, $3)
+                     ON CONFLICT (account, channel) DO NOTHING",
+                )
+                .bind(account)
+                .bind(channel)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let balance: Option<i64> = ::sqlx::query_scalar(
+                    "UPDATE credit_balances SET balance = balance + $3, updated_at = $4
+                     WHERE account = $1 AND channel = $2 AND balance + $3 >= 0 RETURNING balance",
+                )
+                .bind(account)
+                .bind(channel)
+                .bind(amount)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(balance) = balance else {
+                    return Ok(None); // rolled back
+                };
+                Self::ledger_entry(&mut *tx, &entry(account, channel, amount, "grant", reason, None, now)).await?;
+                tx.commit().await?;
+                Ok(Some(balance))
+            }
+
+            async fn credit_balances(&self, account: &str) -> $crate::Result<Vec<(String, i64)>> {
+                let rows: Vec<(String, i64)> = ::sqlx::query_as(
+                    "SELECT channel, balance FROM credit_balances WHERE account = $1 ORDER BY channel",
+                )
+                .bind(account)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows)
+            }
+
+            async fn reserve_credits(
+                &self,
+                account: &str,
+                channel: &str,
+                n: i64,
+                message_id: &str,
+                now: i64,
+            ) -> $crate::Result<::switchyard_core::credit::Reservation> {
+                use ::switchyard_core::credit::Reservation;
+                let mut tx = self.writer().begin().await?;
+                let left: Option<i64> = ::sqlx::query_scalar(
+                    "UPDATE credit_balances SET balance = balance - $3, updated_at = $4
+                     WHERE account = $1 AND channel = $2 AND balance >= $3 RETURNING balance",
+                )
+                .bind(account)
+                .bind(channel)
+                .bind(n)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(balance) = left {
+                    Self::ledger_entry(&mut *tx, &entry(account, channel, -n, "reserve", None, Some(message_id), now))
+                        .await?;
+                    tx.commit().await?;
+                    return Ok(Reservation::Reserved { balance });
+                }
+                let current: Option<i64> =
+                    ::sqlx::query_scalar("SELECT balance FROM credit_balances WHERE account = $1 AND channel = $2")
+                        .bind(account)
+                        .bind(channel)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                Ok(match current {
+                    None => Reservation::Unmetered,
+                    Some(balance) => Reservation::Insufficient { balance },
+                })
+            }
+
+            async fn settle_credits(
+                &self,
+                account: &str,
+                channel: &str,
+                n: i64,
+                message_id: &str,
+                commit: bool,
+                now: i64,
+            ) -> $crate::Result<()> {
+                let mut tx = self.writer().begin().await?;
+                if commit {
+                    Self::ledger_entry(&mut *tx, &entry(account, channel, 0, "commit", None, Some(message_id), now))
+                        .await?;
+                } else {
+                    ::sqlx::query(
+                        "UPDATE credit_balances SET balance = balance + $3, updated_at = $4
+                         WHERE account = $1 AND channel = $2",
+                    )
+                    .bind(account)
+                    .bind(channel)
+                    .bind(n)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    Self::ledger_entry(&mut *tx, &entry(account, channel, n, "refund", None, Some(message_id), now))
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn credit_ledger(
+                &self,
+                account: &str,
+                page: &$crate::Page,
+            ) -> $crate::Result<Vec<::switchyard_core::credit::LedgerEntry>> {
+                let rows: Vec<(String, String, String, i64, String, Option<String>, Option<String>, i64)> =
+                    ::sqlx::query_as(
+                        "SELECT id, account, channel, delta, kind, reason, message_id, created_at FROM credit_ledger
+                         WHERE account = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                    )
+                    .bind(account)
+                    .bind(page.cursor.as_deref())
+                    .bind(i64::from(page.limit))
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, account, channel, delta, kind, reason, message_id, created_at)| {
+                        ::switchyard_core::credit::LedgerEntry {
+                            id,
+                            account,
+                            channel,
+                            delta,
+                            kind,
+                            reason,
+                            message_id,
+                            created_at,
+                        }
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+
+pub(crate) use credit_store_impl;
