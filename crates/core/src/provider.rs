@@ -129,7 +129,8 @@ fn string_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn form(body: &[u8]) -> Vec<(String, String)> {
+/// The pairs of an `application/x-www-form-urlencoded` body, decoded.
+pub fn form(body: &[u8]) -> Vec<(String, String)> {
     let decode = |s: &str| -> String {
         let bytes = s.as_bytes();
         let mut out = Vec::with_capacity(bytes.len());

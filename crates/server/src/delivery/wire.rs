@@ -39,7 +39,10 @@ pub fn envelope(event_type: &str, received_at: i64, payload: &[u8]) -> Vec<u8> {
         let text = String::from_utf8_lossy(payload);
         if !text.is_empty() && text.contains('=') && !text.contains(char::is_whitespace) {
             let fields: serde_json::Map<String, serde_json::Value> =
-                url_decode_pairs(&text).into_iter().collect();
+                switchyard_core::provider::form(payload)
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect();
             serde_json::Value::Object(fields)
         } else {
             serde_json::Value::String(text.into_owned())
@@ -51,20 +54,6 @@ pub fn envelope(event_type: &str, received_at: i64, payload: &[u8]) -> Vec<u8> {
         "data": data,
     }))
     .expect("JSON values serialize")
-}
-
-fn url_decode_pairs(text: &str) -> Vec<(String, serde_json::Value)> {
-    form_urlencoded(text)
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::Value::String(v)))
-        .collect()
-}
-
-/// `application/x-www-form-urlencoded` pairs.
-fn form_urlencoded(text: &str) -> Vec<(String, String)> {
-    reqwest::Url::parse(&format!("http://x/?{text}"))
-        .map(|u| u.query_pairs().into_owned().collect())
-        .unwrap_or_default()
 }
 
 pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
