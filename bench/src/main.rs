@@ -4,13 +4,16 @@
 //! `cargo run --release -p switchyard-bench -- queue [--jobs N] [--backend sqlite|postgres|both]`
 //! `cargo run --release -p switchyard-bench -- intake [--seconds N] [--connections N] [--backend …]`
 //! `cargo run --release -p switchyard-bench -- delivery [--events N] [--rate N] [--backend …]`
+//! `cargo run --release -p switchyard-bench -- email [--emails N] [--backend …]`
 #![forbid(unsafe_code)]
 
 mod delivery;
+mod email;
 mod hub;
 mod intake;
 mod load;
 mod queue;
+mod smtp_sink;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +33,9 @@ enum Bench {
     /// Event delivery: deliveries per second to a local receiver, and end-to-end
     /// latency from intake to receiver.
     Delivery(delivery::Args),
+    /// Email: emails per second through the hub to an SMTP sink (pooled connections)
+    /// and to an HTTP provider fake.
+    Email(email::Args),
 }
 
 #[tokio::main]
@@ -38,5 +44,6 @@ async fn main() {
         Bench::Queue(args) => queue::run(args).await,
         Bench::Intake(args) => intake::run(args).await,
         Bench::Delivery(args) => delivery::run(args).await,
+        Bench::Email(args) => email::run(args).await,
     }
 }

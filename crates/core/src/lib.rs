@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod duration;
 pub mod event;
 pub mod id;
+pub mod message;
 pub mod metrics;
 pub mod provider;
 pub mod secret;

@@ -231,6 +231,8 @@ pub struct Metrics {
     pub intake_rejections: CounterVec,
     pub events_processed: CounterVec,
     pub deliveries: CounterVec,
+    pub provider_sends: CounterVec,
+    pub messages: CounterVec,
     pub http_duration: HistogramVec,
     pub jobs: CounterVec,
     pub job_duration: HistogramVec,
@@ -270,6 +272,16 @@ impl Default for Metrics {
                 "Delivery attempts by endpoint and what followed (succeeded, retrying, failed, gone).",
                 &["endpoint", "outcome"],
             ),
+            provider_sends: CounterVec::new(
+                "switchyard_provider_sends_total",
+                "Calls to email and SMS providers, by channel, provider and result (sent, rejected, transient, rate_limited, unauthorized, not_supported).",
+                &["channel", "provider", "result"],
+            ),
+            messages: CounterVec::new(
+                "switchyard_messages_total",
+                "Messages by channel and outcome of a sending round (sent, retrying, failed).",
+                &["channel", "outcome"],
+            ),
             jobs: CounterVec::new(
                 "switchyard_jobs_total",
                 "Queue job runs by kind and outcome (completed, retried, dead, lost_lease).",
@@ -293,6 +305,8 @@ impl Metrics {
         self.intake_rejections.render(out);
         self.events_processed.render(out);
         self.deliveries.render(out);
+        self.provider_sends.render(out);
+        self.messages.render(out);
         self.jobs.render(out);
         self.job_duration.render(out);
     }

@@ -17,10 +17,12 @@ use switchyard_store::{Backend, redact_url};
 
 mod delivery;
 mod intake;
+mod messaging;
 mod queue;
 mod units;
 pub use delivery::DeliveryConfig;
 pub use intake::IntakeConfig;
+pub use messaging::{CreditsConfig, EmailConfig, MessagesConfig, SmsConfig};
 pub use queue::QueueConfig;
 pub use units::{ByteSize, HumanDuration};
 
@@ -58,6 +60,10 @@ pub struct Config {
     pub queue: QueueConfig,
     pub intake: IntakeConfig,
     pub delivery: DeliveryConfig,
+    pub email: EmailConfig,
+    pub sms: SmsConfig,
+    pub messages: MessagesConfig,
+    pub credits: CreditsConfig,
     /// Sources declared here (`[[sources]]` tables with the same fields as
     /// `POST /v1/sources`, plus an optional fixed `id`) are created or brought up to
     /// date at every start. A credential may be read from the environment instead:
@@ -118,6 +124,10 @@ impl Default for Config {
             queue: QueueConfig::default(),
             intake: IntakeConfig::default(),
             delivery: DeliveryConfig::default(),
+            email: EmailConfig::default(),
+            sms: SmsConfig::default(),
+            messages: MessagesConfig::default(),
+            credits: CreditsConfig::default(),
             sources: Vec::new(),
         }
     }
@@ -294,6 +304,9 @@ impl Config {
             return invalid("queue.concurrency: must be at least 1".into());
         }
         if let Some((key, expected)) = self.delivery.problem() {
+            return invalid(format!("{key}: {expected}"));
+        }
+        if let Some((key, expected)) = self.messages.problem() {
             return invalid(format!("{key}: {expected}"));
         }
         if let Some(bad) = self

@@ -18,12 +18,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub mod auth;
+mod claim_loop;
 pub mod config;
 pub mod delivery;
 pub mod extract;
 pub mod intake;
 pub mod keys;
 pub mod masterkey;
+pub mod messaging;
 mod middleware;
 pub mod openapi;
 pub mod problem;
@@ -97,6 +99,9 @@ impl Hub {
             metrics.clone(),
             config.delivery.clone(),
         );
+        let messaging =
+            messaging::Messaging::new(store.clone(), vault.clone(), metrics.clone(), &config)
+                .map_err(ServerError::Config)?;
         let state = AppState {
             store,
             vault,
@@ -104,7 +109,9 @@ impl Hub {
             metrics,
             config: Arc::new(config),
             intake,
+            messaging,
         };
+        let mut callbacks = std::collections::HashMap::new();
         for (i, declared) in state.config.sources.iter().enumerate() {
             let source = routes::sources::declare(&state, declared)
                 .await
@@ -114,7 +121,15 @@ impl Hub {
                 })?;
             tracing::info!(source_id = %source.id, name = %source.name, kind = %source.kind,
                 "declared source ready at /in/{}", source.id);
+            if let Some(base) = &state.config.public_url
+                && matches!(source.kind.as_str(), "twilio" | "telnyx")
+            {
+                let url = format!("{}/in/{}", base.trim_end_matches('/'), source.id);
+                callbacks.entry(source.kind.to_string()).or_insert(url);
+            }
         }
+        // SMS providers report status to the declared source of their kind.
+        state.messaging.set_status_callbacks(callbacks);
         Ok(Hub {
             state,
             bootstrap,
@@ -186,6 +201,8 @@ impl Hub {
         let config = &self.state.config;
         let dispatcher = (config.queue.enabled && config.delivery.enabled)
             .then(|| tokio::spawn(self.state.delivery.clone().run(stop_rx.clone())));
+        let sender = (config.queue.enabled && config.messages.enabled)
+            .then(|| tokio::spawn(self.state.messaging.clone().run(stop_rx.clone())));
 
         let mut http_stop = stop_rx.clone();
         let app = self.router();
@@ -199,7 +216,10 @@ impl Hub {
         let _ = stop_tx.send(true);
         let drained = tokio::time::timeout(grace, async {
             let http = server.await;
-            for task in [worker, processor, dispatcher].into_iter().flatten() {
+            for task in [worker, processor, dispatcher, sender]
+                .into_iter()
+                .flatten()
+            {
                 let _ = task.await;
             }
             http
@@ -231,6 +251,7 @@ pub async fn run(
 /// Every route of the hub.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.http.body_limit.0;
+    let email_limit = state.config.email.max_request.0.max(limit);
     let v1 = Router::new()
         .route("/keys", get(routes::keys::list).post(routes::keys::create))
         .route(
@@ -281,6 +302,28 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/accounts/{account}/credits/ledger",
             get(routes::accounts::ledger),
+        )
+        .route(
+            "/emails",
+            post(routes::send::email).layer(DefaultBodyLimit::max(email_limit)),
+        )
+        .route("/sms", post(routes::send::sms))
+        .route("/messages", get(routes::messages::list))
+        .route("/messages/{id}", get(routes::messages::get))
+        .route("/providers", get(routes::providers::list))
+        .route(
+            "/providers/{channel}/{name}",
+            axum::routing::put(routes::providers::put).delete(routes::providers::delete),
+        )
+        .route(
+            "/templates",
+            get(routes::templates::list).post(routes::templates::create),
+        )
+        .route(
+            "/templates/{name}",
+            get(routes::templates::get)
+                .put(routes::templates::put)
+                .delete(routes::templates::delete),
         )
         .route("/events/{id}", get(routes::events::get))
         .route("/events/{id}/replay", post(routes::events::replay))

@@ -5,7 +5,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::intake;
-use crate::routes::{accounts, deliveries, endpoints, events, health, keys, sources};
+use crate::routes::{
+    accounts, deliveries, endpoints, events, health, keys, messages, providers, send, sources,
+    templates,
+};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -19,6 +22,9 @@ use crate::routes::{accounts, deliveries, endpoints, events, health, keys, sourc
         endpoints::secret, endpoints::rotate_secret, deliveries::deliveries, deliveries::replay,
         deliveries::delivery, deliveries::retry,
         accounts::get, accounts::grant, accounts::ledger,
+        send::email, send::sms, messages::list, messages::get,
+        providers::list, providers::put, providers::delete,
+        templates::create, templates::put, templates::list, templates::get, templates::delete,
         intake::receive,
     ),
     components(schemas(crate::problem::Problem, crate::problem::FieldError)),
@@ -30,6 +36,8 @@ use crate::routes::{accounts, deliveries, endpoints, events, health, keys, sourc
         (name = "events", description = "The event log, and events published by the application."),
         (name = "endpoints", description = "Where the application receives events: endpoints, deliveries, attempts, replay."),
         (name = "accounts", description = "Account credits for sending email and SMS, and their ledger."),
+        (name = "messages", description = "Email and SMS: sending, the communications log with status histories, providers."),
+        (name = "templates", description = "Message templates (minijinja), checked when saved."),
         (name = "intake", description = "Provider webhooks (authenticated by the provider's signature)."),
     )
 )]

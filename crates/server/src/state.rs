@@ -17,4 +17,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub intake: crate::intake::Intake,
+    /// Email and SMS providers and the sender.
+    pub messaging: crate::messaging::Messaging,
 }

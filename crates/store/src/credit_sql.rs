@@ -24,6 +24,75 @@ macro_rules! credit_store_impl {
                 .await?;
                 Ok(())
             }
+
+            /// Takes `n` credits for `message_id` within the caller's transaction, if the
+            /// balance allows; a balance that does not is left unchanged.
+            async fn reserve_in(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                account: &str,
+                channel: &str,
+                n: i64,
+                message_id: &str,
+                now: i64,
+            ) -> $crate::Result<::switchyard_core::credit::Reservation> {
+                use ::switchyard_core::credit::Reservation;
+                let left: Option<i64> = ::sqlx::query_scalar(
+                    "UPDATE credit_balances SET balance = balance - $3, updated_at = $4
+                     WHERE account = $1 AND channel = $2 AND balance >= $3 RETURNING balance",
+                )
+                .bind(account)
+                .bind(channel)
+                .bind(n)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Some(balance) = left {
+                    Self::ledger_entry(&mut *conn, &entry(account, channel, -n, "reserve", None, Some(message_id), now))
+                        .await?;
+                    return Ok(Reservation::Reserved { balance });
+                }
+                let current: Option<i64> =
+                    ::sqlx::query_scalar("SELECT balance FROM credit_balances WHERE account = $1 AND channel = $2")
+                        .bind(account)
+                        .bind(channel)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                Ok(match current {
+                    None => Reservation::Unmetered,
+                    Some(balance) => Reservation::Insufficient { balance },
+                })
+            }
+
+            /// Settles a reservation within the caller's transaction: `commit` records
+            /// that the credits were spent; otherwise they go back to the balance.
+            async fn settle_in(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                account: &str,
+                channel: &str,
+                n: i64,
+                message_id: &str,
+                commit: bool,
+                now: i64,
+            ) -> $crate::Result<()> {
+                if commit {
+                    return Self::ledger_entry(
+                        &mut *conn,
+                        &entry(account, channel, 0, "commit", None, Some(message_id), now),
+                    )
+                    .await;
+                }
+                ::sqlx::query(
+                    "UPDATE credit_balances SET balance = balance + $3, updated_at = $4
+                     WHERE account = $1 AND channel = $2",
+                )
+                .bind(account)
+                .bind(channel)
+                .bind(n)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Self::ledger_entry(&mut *conn, &entry(account, channel, n, "refund", None, Some(message_id), now)).await
+            }
         }
 
         fn entry(
@@ -103,34 +172,10 @@ macro_rules! credit_store_impl {
                 message_id: &str,
                 now: i64,
             ) -> $crate::Result<::switchyard_core::credit::Reservation> {
-                use ::switchyard_core::credit::Reservation;
                 let mut tx = self.writer().begin().await?;
-                let left: Option<i64> = ::sqlx::query_scalar(
-                    "UPDATE credit_balances SET balance = balance - $3, updated_at = $4
-                     WHERE account = $1 AND channel = $2 AND balance >= $3 RETURNING balance",
-                )
-                .bind(account)
-                .bind(channel)
-                .bind(n)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(balance) = left {
-                    Self::ledger_entry(&mut *tx, &entry(account, channel, -n, "reserve", None, Some(message_id), now))
-                        .await?;
-                    tx.commit().await?;
-                    return Ok(Reservation::Reserved { balance });
-                }
-                let current: Option<i64> =
-                    ::sqlx::query_scalar("SELECT balance FROM credit_balances WHERE account = $1 AND channel = $2")
-                        .bind(account)
-                        .bind(channel)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                Ok(match current {
-                    None => Reservation::Unmetered,
-                    Some(balance) => Reservation::Insufficient { balance },
-                })
+                let reservation = Self::reserve_in(&mut *tx, account, channel, n, message_id, now).await?;
+                tx.commit().await?;
+                Ok(reservation)
             }
 
             async fn settle_credits(
@@ -143,23 +188,7 @@ macro_rules! credit_store_impl {
                 now: i64,
             ) -> $crate::Result<()> {
                 let mut tx = self.writer().begin().await?;
-                if commit {
-                    Self::ledger_entry(&mut *tx, &entry(account, channel, 0, "commit", None, Some(message_id), now))
-                        .await?;
-                } else {
-                    ::sqlx::query(
-                        "UPDATE credit_balances SET balance = balance + $3, updated_at = $4
-                         WHERE account = $1 AND channel = $2",
-                    )
-                    .bind(account)
-                    .bind(channel)
-                    .bind(n)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    Self::ledger_entry(&mut *tx, &entry(account, channel, n, "refund", None, Some(message_id), now))
-                        .await?;
-                }
+                Self::settle_in(&mut *tx, account, channel, n, message_id, commit, now).await?;
                 tx.commit().await?;
                 Ok(())
             }

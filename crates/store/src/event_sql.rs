@@ -207,6 +207,7 @@ macro_rules! event_store_impl {
                     .await?;
                 let mut deliveries = 0;
                 if !events.is_empty() {
+                    Self::apply_status_reports(&mut *tx, &events, at).await?;
                     let endpoints = Self::subscriptions(&mut *tx).await?;
                     let rows = $crate::delivery_sql::fan_out(&mut events, &endpoints);
                     Self::insert_deliveries(&mut *tx, &rows, at).await?;

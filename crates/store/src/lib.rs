@@ -16,6 +16,9 @@ use switchyard_core::apikey::{ApiKey, Scope};
 use switchyard_core::credit::{LedgerEntry, Reservation};
 use switchyard_core::delivery::{Attempt, Claimed, Delivery, Endpoint, Outcome};
 use switchyard_core::event::{Event, EventFilter, NewEvent, Source, Stored};
+use switchyard_core::message::{
+    Channel, Message, ProviderRecord, SendAttempt, SendResult, Status, StatusEntry, Template,
+};
 use switchyard_core::vault::Sealed;
 
 pub mod batch;
@@ -23,10 +26,13 @@ mod common;
 mod credit_sql;
 mod delivery_sql;
 mod event_sql;
+mod message_sql;
 mod migrate;
 pub mod postgres;
+mod provider_sql;
 pub mod queue;
 pub mod sqlite;
+mod status_sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vault;
@@ -165,7 +171,9 @@ pub trait EventStore: Send + Sync {
     async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>>;
     /// Processes up to `limit` received events, oldest first, in one transaction: creates
     /// one delivery, due at `at`, per enabled endpoint subscribed to each, and marks the
-    /// events `processed` at `at`. Events another node is processing at the same time
+    /// events `processed` at `at`. `message.*` events of the providers the hub sends
+    /// through are status reports: each joins its message's history and may raise its
+    /// status (see [`MessageStore`]). Events another node is processing at the same time
     /// are skipped, never waited on or processed twice. Returns how many events.
     async fn process_received(&self, limit: u32, at: i64) -> Result<u64>;
     /// Sets the event back to `received`, so that it is processed again. `false` if
@@ -260,6 +268,85 @@ pub trait CreditStore: Send + Sync {
     async fn credit_ledger(&self, account: &str, page: &Page) -> Result<Vec<LedgerEntry>>;
 }
 
+/// Filters for listing messages; times are milliseconds since the epoch, on `created_at`.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub channel: Option<Channel>,
+    pub status: Option<Status>,
+    pub account: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// Credits to reserve for a message in the transaction that stores it.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub account: String,
+    pub credits: i64,
+    /// An account without a credit record may not send (`credits.required`).
+    pub required: bool,
+}
+
+/// What [`MessageStore::accept_message`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acceptance {
+    /// Stored (with its credits reserved) and queued.
+    Accepted(Message),
+    /// A message with the same idempotency key exists; nothing was stored.
+    Existing(Message),
+    /// Not enough credits; nothing was stored.
+    Insufficient { balance: i64 },
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores a queued message, reserving `charge` in the same transaction. A message
+    /// whose `idempotency_key` is taken is not stored: the existing one is returned,
+    /// also to requests racing on that key. The message is stored `queued`, with no
+    /// attempts and `credits` as reserved (0 when the account is not metered); storing
+    /// it wakes the sender ([`JobQueue::job_notifier`]).
+    async fn accept_message(
+        &self,
+        message: &Message,
+        charge: Option<&Charge>,
+    ) -> Result<Acceptance>;
+    /// Claims up to `limit` messages due at `now` (queued, or sending with an expired
+    /// lease): each is leased until `lease_until`, moved to `sending` and its
+    /// `attempts` incremented (the value returned fences [`MessageStore::record_send`]).
+    async fn claim_messages(&self, limit: u32, now: i64, lease_until: i64) -> Result<Vec<Message>>;
+    /// Records the attempts and outcome of a claim; `false` (and nothing changed) when
+    /// the claim is no longer current. Sent: commits the credits, publishes
+    /// `message.sent` and applies status reports that arrived before the provider id
+    /// was known. Failed: refunds the credits and publishes `message.failed`. Retry:
+    /// releases the lease until `at`.
+    async fn record_send(&self, result: &SendResult, now: i64) -> Result<bool>;
+    async fn get_message(&self, id: &str) -> Result<Option<Message>>;
+    /// Newest first.
+    async fn list_messages(&self, filter: &MessageFilter, page: &Page) -> Result<Vec<Message>>;
+    /// Oldest first.
+    async fn message_history(&self, id: &str) -> Result<Vec<StatusEntry>>;
+    /// Oldest first.
+    async fn message_attempts(&self, id: &str) -> Result<Vec<SendAttempt>>;
+    /// The earliest time a message becomes claimable, if any is waiting.
+    async fn next_message_due(&self) -> Result<Option<i64>>;
+
+    /// Creates or replaces a template; `true` when it was created.
+    async fn put_template(&self, template: &Template) -> Result<bool>;
+    async fn get_template(&self, name: &str) -> Result<Option<Template>>;
+    /// By name, starting after `page.cursor` (a name).
+    async fn list_templates(&self, page: &Page) -> Result<Vec<Template>>;
+    async fn delete_template(&self, name: &str) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait ProviderStore: Send + Sync {
+    /// Creates or replaces the record of `(channel, name)`; `true` when it was created.
+    async fn put_provider(&self, record: &ProviderRecord) -> Result<bool>;
+    /// Every record, by channel, priority and name.
+    async fn list_providers(&self) -> Result<Vec<ProviderRecord>>;
+    async fn delete_provider(&self, channel: Channel, name: &str) -> Result<bool>;
+}
+
 /// Everything the hub persists.
 pub trait Store:
     KeyStore
@@ -268,6 +355,8 @@ pub trait Store:
     + EventStore
     + DeliveryStore
     + CreditStore
+    + MessageStore
+    + ProviderStore
     + JobQueue
     + Admin
     + std::fmt::Debug
@@ -280,6 +369,8 @@ impl<
         + EventStore
         + DeliveryStore
         + CreditStore
+        + MessageStore
+        + ProviderStore
         + JobQueue
         + Admin
         + std::fmt::Debug,

@@ -22,6 +22,8 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     3 "event_log_queue" "0003_event_log_queue.sql",
     4 "endpoints_deliveries" "0004_endpoints_deliveries.sql",
     5 "credits" "0005_credits.sql",
+    6 "messages" "0006_messages.sql",
+    7 "provider_configs" "0007_provider_configs.sql",
 );
 
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
@@ -30,6 +32,8 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     3 "event_log_queue" "0003_event_log_queue.sql",
     4 "endpoints_deliveries" "0004_endpoints_deliveries.sql",
     5 "credits" "0005_credits.sql",
+    6 "messages" "0006_messages.sql",
+    7 "provider_configs" "0007_provider_configs.sql",
 );
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -19,6 +19,8 @@ use crate::{Admin, ConnectOptions, MigrationStatus, Result};
 const CHANNEL: &str = "switchyard_jobs";
 const MIGRATION_LOCK: i64 = 0x5357_4d49_4752; // "SWMIGR"
 const BOOTSTRAP_LOCK: i64 = 0x5357_424f_4f54; // "SWBOOT"
+/// The key space of per provider message id locks (two-key advisory locks).
+const PROVIDER_REF_LOCKS: i32 = 0x534d_5347; // "SMSG"
 
 #[derive(Debug)]
 pub struct PgStore {
@@ -70,6 +72,16 @@ impl PgStore {
             updated_at = $2
         FROM due WHERE deliveries.id = due.id
         RETURNING deliveries.id, deliveries.endpoint_id, deliveries.event_id, deliveries.attempts";
+
+    const CLAIM_MESSAGES: &'static str = "WITH due AS (
+            SELECT id AS claim_id FROM messages
+            WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2
+              AND (lease_until IS NULL OR lease_until < $2)
+            ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+        UPDATE messages SET status = 'sending',
+            status_rank = CASE WHEN status_rank < $4 THEN $4 ELSE status_rank END,
+            lease_until = $1, attempts = attempts + 1, updated_at = $2
+        FROM due WHERE messages.id = due.claim_id";
 
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let mut connect = PgConnectOptions::from_str(url)?.application_name("switchyard");
@@ -184,6 +196,24 @@ impl PgStore {
         Ok(())
     }
 
+    /// Locks provider message ids until the transaction ends, in one order whatever the
+    /// caller's, so that a send being recorded and reports naming its provider id take
+    /// turns: either the report sees the message, or the send adopts the report.
+    async fn lock_provider_refs(conn: &mut PgConnection, refs: &[String]) -> Result<()> {
+        if refs.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock($2, k)
+             FROM (SELECT DISTINCT hashtext(r) AS k FROM UNNEST($1::text[]) AS r) AS refs ORDER BY k",
+        )
+        .bind(refs)
+        .bind(PROVIDER_REF_LOCKS)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     async fn lock_migrations(conn: &mut PgConnection) -> Result<()> {
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(MIGRATION_LOCK)
@@ -223,6 +253,9 @@ sql_store_impl!(PgStore, Postgres);
 crate::event_sql::event_store_impl!(PgStore, Postgres);
 crate::delivery_sql::delivery_store_impl!(PgStore, Postgres);
 crate::credit_sql::credit_store_impl!(PgStore, Postgres);
+crate::message_sql::message_store_impl!(PgStore, Postgres);
+crate::status_sql::status_store_impl!(PgStore, Postgres);
+crate::provider_sql::provider_store_impl!(PgStore, Postgres);
 
 /// Sends `NOTIFY switchyard_jobs` after enqueues, coalescing bursts into one notice.
 async fn announce_jobs(pool: PgPool, announce: Arc<Notify>) {

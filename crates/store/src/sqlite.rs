@@ -65,6 +65,14 @@ impl SqliteStore {
             ORDER BY d.next_attempt_at LIMIT $3)
         RETURNING id, endpoint_id, event_id, attempts";
 
+    const CLAIM_MESSAGES: &'static str = "UPDATE messages SET status = 'sending',
+            status_rank = CASE WHEN status_rank < $4 THEN $4 ELSE status_rank END,
+            lease_until = $1, attempts = attempts + 1, updated_at = $2
+        WHERE id IN (SELECT id FROM messages
+                     WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2
+                       AND (lease_until IS NULL OR lease_until < $2)
+                     ORDER BY next_attempt_at, id LIMIT $3)";
+
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let connect = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -169,6 +177,12 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Writes are serialized (one writer connection, SQLite's write lock held from a
+    /// transaction's first write), so a send and a report never interleave.
+    async fn lock_provider_refs(_conn: &mut SqliteConnection, _refs: &[String]) -> Result<()> {
+        Ok(())
+    }
+
     /// Migrations run on the single writer connection; a second process is held off by
     /// SQLite's write lock and the primary key of `schema_migrations`.
     async fn lock_migrations(_conn: &mut SqliteConnection) -> Result<()> {
@@ -184,6 +198,9 @@ sql_store_impl!(SqliteStore, Sqlite);
 crate::event_sql::event_store_impl!(SqliteStore, Sqlite);
 crate::delivery_sql::delivery_store_impl!(SqliteStore, Sqlite);
 crate::credit_sql::credit_store_impl!(SqliteStore, Sqlite);
+crate::message_sql::message_store_impl!(SqliteStore, Sqlite);
+crate::status_sql::status_store_impl!(SqliteStore, Sqlite);
+crate::provider_sql::provider_store_impl!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl Admin for SqliteStore {

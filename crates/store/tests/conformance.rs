@@ -23,6 +23,8 @@ use tokio::sync::watch;
 mod credits;
 #[path = "conformance/events.rs"]
 mod events;
+#[path = "conformance/messages.rs"]
+mod messages;
 
 conformance!(
     migrations_are_recorded_and_idempotent,

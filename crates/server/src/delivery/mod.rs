@@ -21,7 +21,6 @@ use switchyard_store::Store;
 use switchyard_store::batch::Batcher;
 use switchyard_store::vault::Vault;
 use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
 
 use crate::config::DeliveryConfig;
 use crate::intake::ttl::TtlCache;
@@ -41,8 +40,6 @@ pub const USER_AGENT: &str = concat!("Switchyard-Webhooks/", env!("CARGO_PKG_VER
 
 /// How long a node keeps an endpoint (and its secrets) before reading it again.
 const ENDPOINT_TTL: Duration = Duration::from_secs(2);
-/// How long a busy dispatcher waits for more free slots before claiming.
-const CLAIM_LINGER: Duration = Duration::from_millis(2);
 /// Most outcomes recorded in one transaction.
 const RECORD_BATCH: usize = 512;
 /// Longest `Retry-After` honoured.
@@ -140,75 +137,10 @@ impl Dispatcher {
 
     /// Claims and sends due deliveries until `shutdown` turns true, then lets the ones
     /// in flight finish.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let notify = self.store.job_notifier();
-        let poll = Duration::from_secs(1);
-        // Long enough for a wait on the endpoint's rate limit and one attempt, recorded;
-        // a node that dies leaves its deliveries to others after this.
-        let lease = self.config.timeout.0 * 2 + RATE_WAIT + Duration::from_secs(5);
-        let mut running = JoinSet::new();
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            while running.try_join_next().is_some() {}
-            let half = self.config.concurrency.div_ceil(2);
-            if running.len() >= half {
-                // Most slots busy: wait for several to free up (or briefly), so that one
-                // claim fetches many deliveries instead of one claim per finished one.
-                let linger = tokio::time::sleep(CLAIM_LINGER);
-                tokio::pin!(linger);
-                while running.len() >= half {
-                    tokio::select! {
-                        _ = &mut linger, if running.len() < self.config.concurrency => break,
-                        joined = running.join_next() => if joined.is_none() { break },
-                        _ = shutdown.changed() => break,
-                    }
-                }
-                if *shutdown.borrow() {
-                    break;
-                }
-            }
-            let free = self.config.concurrency.saturating_sub(running.len());
-            let notified = notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let now = now_ms();
-            let claimed = match self
-                .store
-                .claim_deliveries(free as u32, now, now + lease.as_millis() as i64)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(error = %e, "claiming deliveries failed");
-                    tokio::select! {
-                        _ = tokio::time::sleep(poll) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                    continue;
-                }
-            };
-            let full = claimed.len() == free;
-            for c in claimed {
-                let this = self.clone();
-                running.spawn(async move { this.deliver(c).await });
-            }
-            if full {
-                continue;
-            }
-            let wait = match self.store.next_delivery_due().await {
-                Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(0, 1000) as u64),
-                _ => poll,
-            };
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = running.join_next(), if !running.is_empty() => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-        while running.join_next().await.is_some() {}
+        let concurrency = self.config.concurrency;
+        crate::claim_loop::run(self, notify, concurrency, shutdown).await;
     }
 
     async fn ready(&self, endpoint_id: &str) -> Result<Option<Arc<Ready>>, String> {
@@ -497,6 +429,29 @@ impl Dispatcher {
         if let Err(e) = self.store.insert_events(&[event]).await {
             tracing::error!(endpoint_id, error = %e, "emitting endpoint.disabled failed");
         }
+    }
+}
+
+impl crate::claim_loop::Claimer for Dispatcher {
+    type Item = Claimed;
+    const WHAT: &'static str = "deliveries";
+
+    async fn claim(&self, free: usize) -> Result<Vec<Claimed>, switchyard_store::StoreError> {
+        // Long enough for a wait on the endpoint's rate limit and one attempt, recorded;
+        // a node that dies leaves its deliveries to others after this.
+        let lease = self.config.timeout.0 * 2 + RATE_WAIT + Duration::from_secs(5);
+        let now = now_ms();
+        self.store
+            .claim_deliveries(free as u32, now, now + lease.as_millis() as i64)
+            .await
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, switchyard_store::StoreError> {
+        self.store.next_delivery_due().await
+    }
+
+    async fn work(&self, claimed: Claimed) {
+        self.deliver(claimed).await;
     }
 }
 

@@ -21,7 +21,7 @@ pub struct Credits {
     pub sms: Option<i64>,
 }
 
-fn check_account(account: &str) -> Result<(), ApiError> {
+pub(crate) fn check_account(account: &str) -> Result<(), ApiError> {
     let valid = (1..=100).contains(&account.len())
         && account
             .chars()

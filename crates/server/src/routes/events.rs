@@ -88,7 +88,7 @@ pub struct EventQuery {
     pub cursor: Option<String>,
 }
 
-fn instant(field: &str, value: &Option<String>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn instant(field: &str, value: &Option<String>) -> Result<Option<i64>, ApiError> {
     value
         .as_deref()
         .map(|v| {

@@ -4,4 +4,8 @@ pub mod endpoints;
 pub mod events;
 pub mod health;
 pub mod keys;
+pub mod messages;
+pub mod providers;
+pub mod send;
 pub mod sources;
+pub mod templates;

@@ -19,7 +19,7 @@ both_backends!(
 );
 
 /// Asks the official SDK to sign; returns the headers it produced.
-fn sdk_sign(request: Value) -> Value {
+pub(crate) fn sdk_sign(request: Value) -> Value {
     let python = std::env::var("SWITCHYARD_TEST_PYTHON").expect(
         "SWITCHYARD_TEST_PYTHON is not set: run the suite with scripts/test, which installs the providers' SDKs",
     );
@@ -50,7 +50,7 @@ fn now() -> i64 {
     switchyard_core::time::now_ms() / 1000
 }
 
-async fn post(
+pub(crate) async fn post(
     app: &TestApp,
     path: &str,
     headers: &Value,
@@ -249,7 +249,7 @@ async fn twilio_sdk_signatures(backend: Backend) {
     app.finish().await;
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -10,6 +10,7 @@ mod interop;
 mod keys;
 mod kinds;
 mod lifecycle;
+mod messages;
 mod receiver;
 mod sources;
 

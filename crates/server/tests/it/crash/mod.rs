@@ -26,13 +26,16 @@ use tokio::task::JoinSet;
 use crate::{both_backends, config_for};
 
 mod delivery;
+mod messages;
 
 use delivery::kill_9_while_delivering_loses_no_delivery;
+use messages::kill_9_while_sending_loses_no_message;
 
 both_backends!(
     kill_9_loses_no_acknowledged_row_and_resumes_jobs,
     kill_9_under_intake_load_loses_no_acknowledged_event,
     kill_9_while_delivering_loses_no_delivery,
+    kill_9_while_sending_loses_no_message,
 );
 
 /// Marks a job's start and end with files; takes long enough to be killed mid-run.
@@ -88,7 +91,13 @@ struct ChildHub {
 impl ChildHub {
     /// Starts a hub over `config`'s database and waits until it listens.
     fn start(dir: &Path, config: &Config) -> ChildHub {
+        Self::start_with(dir, config, &[])
+    }
+
+    /// Like [`ChildHub::start`], with more environment variables.
+    fn start_with(dir: &Path, config: &Config, env: &[(&str, &str)]) -> ChildHub {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.envs(env.iter().copied());
         cmd.args([
             "--exact",
             "crash::child_hub",

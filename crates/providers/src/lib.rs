@@ -1,0 +1,35 @@
+//! Email and SMS provider clients.
+//!
+//! Each provider is one module under [`email`] or [`sms`] with a config struct, the wire
+//! structs it sends and the mapping of its answers. A provider is chosen by a
+//! `kind`-tagged config enum ([`email::EmailProviderConfig`], [`sms::SmsProviderConfig`])
+//! whose `build` returns the trait object the hub sends through.
+//!
+//! What every HTTP provider shares (timeouts, authentication headers, the mapping of
+//! HTTP statuses to [`SendError`], `Retry-After`, request tracing) lives once in a
+//! private HTTP layer; providers only describe their request and read their answer.
+//! Nothing here retries: a [`SendError`] tells the caller whether to retry, fail over or
+//! give up.
+//!
+//! Secrets (API keys, tokens, SMTP passwords) are held in [`switchyard_core::Secret`] and
+//! never appear in `Debug` output, serialized configuration, errors or traces.
+#![forbid(unsafe_code)]
+
+mod config;
+pub mod email;
+mod error;
+mod http;
+pub mod sms;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use config::Env;
+pub use error::{ConfigError, SendError};
+
+/// What a provider reports for a message it accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sent {
+    /// The provider's id for the message, which its status webhooks name. `None` when the
+    /// provider accepted the message without an id the hub could read.
+    pub provider_message_id: Option<String>,
+}

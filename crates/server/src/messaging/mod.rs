@@ -1,0 +1,618 @@
+//! Sending email and SMS: queued messages are claimed with a lease and offered to the
+//! channel's providers by priority. A retryable failure is retried briefly and then the
+//! next provider is tried; when every provider failed, the message waits (exponential
+//! backoff) for another round, until `messages.max_attempts` rounds have failed. A
+//! rejection (bad recipient, invalid content) fails the message at once with the
+//! provider's reason. A circuit breaker per provider skips one that keeps failing.
+
+mod breaker;
+pub mod content;
+pub mod template;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rand::Rng as _;
+use switchyard_core::message::{Channel, Message, SendAttempt, SendOutcome, SendResult};
+use switchyard_core::metrics::Metrics;
+use switchyard_core::time::now_ms;
+use switchyard_providers::email::{EmailProvider, EmailProviderConfig};
+use switchyard_providers::sms::{SmsProvider, SmsProviderConfig};
+use switchyard_providers::{SendError, Sent};
+use switchyard_store::{Store, StoreError};
+use tokio::sync::watch;
+
+use crate::config::{Config, MessagesConfig};
+use breaker::Breaker;
+use content::Payload;
+use switchyard_store::vault::Vault;
+
+/// One configured provider of either channel.
+#[derive(Debug, Clone)]
+pub(crate) enum Provider {
+    Email(Arc<dyn EmailProvider>),
+    Sms(Arc<dyn SmsProvider>),
+}
+
+impl Provider {
+    fn name(&self) -> &str {
+        match self {
+            Provider::Email(p) => p.name(),
+            Provider::Sms(p) => p.name(),
+        }
+    }
+
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Provider::Email(p) => p.kind(),
+            Provider::Sms(p) => p.kind(),
+        }
+    }
+
+    async fn send(&self, payload: &Payload) -> Result<Sent, SendError> {
+        match (self, payload) {
+            (Provider::Email(p), Payload::Email(e)) => p.send(e).await,
+            (Provider::Sms(p), Payload::Sms(s)) => p.send(s).await,
+            _ => Err(SendError::NotSupported("wrong channel".into())),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Route {
+    provider: Provider,
+    breaker: Arc<Breaker>,
+    /// `config` (the configuration file) or `api`.
+    origin: &'static str,
+    kind: &'static str,
+    priority: i64,
+}
+
+/// The providers of both channels, in the order they are tried.
+#[derive(Debug, Default)]
+struct Routes {
+    email: Vec<Route>,
+    sms: Vec<Route>,
+}
+
+/// How long a node uses the providers configured through the API before reading them
+/// again (changes made on this node apply at once).
+const PROVIDER_TTL: Duration = Duration::from_secs(5);
+
+/// Public view of a configured provider, for listings.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ProviderInfo {
+    pub channel: &'static str,
+    pub name: String,
+    pub kind: &'static str,
+    /// Lower is tried first.
+    pub priority: i64,
+    /// `config` (the configuration file), `api` (`PUT /v1/providers/…`) or `default`.
+    pub origin: &'static str,
+    /// Whether its circuit breaker is open (the provider is being skipped).
+    pub breaker_open: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    metrics: Arc<Metrics>,
+    http: reqwest::Client,
+    config: MessagesConfig,
+    /// Providers from the configuration file, built at start.
+    configured: Routes,
+    /// The `console` providers, used for a channel that has no other.
+    fallback: Routes,
+    /// What is in use now: configured and API providers by priority.
+    current: RwLock<Arc<Routes>>,
+    /// When the API providers were last read; `None` forces a read.
+    refreshed: Mutex<Option<Instant>>,
+    reloading: tokio::sync::Mutex<()>,
+    /// API providers built so far, by `channel:name`, with the version they were built
+    /// from, so unchanged providers keep their connections across reloads.
+    built: Mutex<HashMap<String, (i64, Route)>>,
+    /// Intake URLs for status reports, by SMS provider kind.
+    callbacks: RwLock<HashMap<String, String>>,
+    status_callback: Option<String>,
+    email_from: Option<String>,
+    sms_from: Option<String>,
+}
+
+/// The sender, shared by the routes (defaults, providers) and the worker.
+#[derive(Debug, Clone)]
+pub struct Messaging {
+    inner: Arc<Inner>,
+}
+
+/// The vault record holding the settings of a provider configured through the API.
+pub fn provider_secret_id(channel: Channel, name: &str) -> String {
+    format!("provider:{}:{name}", channel.as_str())
+}
+
+fn route(provider: Provider, priority: i64, origin: &'static str, m: &MessagesConfig) -> Route {
+    Route {
+        kind: provider.kind(),
+        provider,
+        breaker: Arc::new(Breaker::new(m.breaker_failures, m.breaker_cooldown.0)),
+        origin,
+        priority,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Builds a provider from its settings (`kind` plus the kind's fields) as given in the
+/// configuration file or through the API.
+pub(crate) fn build_provider(
+    channel: Channel,
+    settings: &serde_json::Value,
+    http: &reqwest::Client,
+) -> Result<(Provider, i64), String> {
+    match channel {
+        Channel::Email => {
+            let c: EmailProviderConfig =
+                serde_json::from_value(settings.clone()).map_err(|e| e.to_string())?;
+            let p = c.build(http).map_err(|e| e.to_string())?;
+            Ok((Provider::Email(p), c.priority()))
+        }
+        Channel::Sms => {
+            let c: SmsProviderConfig =
+                serde_json::from_value(settings.clone()).map_err(|e| e.to_string())?;
+            let p = c.build(http).map_err(|e| e.to_string())?;
+            Ok((Provider::Sms(p), c.priority()))
+        }
+    }
+}
+
+impl Messaging {
+    /// Builds every provider of the configuration file.
+    pub fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        metrics: Arc<Metrics>,
+        config: &Config,
+    ) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("Switchyard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let m = &config.messages;
+        let mut configured = Routes::default();
+        for (i, c) in config.email.providers.iter().enumerate() {
+            let p = c
+                .build(&http)
+                .map_err(|e| format!("email.providers[{i}]: {e}"))?;
+            configured
+                .email
+                .push(route(Provider::Email(p), c.priority(), "config", m));
+        }
+        for (i, c) in config.sms.providers.iter().enumerate() {
+            let p = c
+                .build(&http)
+                .map_err(|e| format!("sms.providers[{i}]: {e}"))?;
+            configured
+                .sms
+                .push(route(Provider::Sms(p), c.priority(), "config", m));
+        }
+        for (channel, routes) in [("email", &configured.email), ("sms", &configured.sms)] {
+            let mut names = std::collections::HashSet::new();
+            if let Some(dup) = routes.iter().find(|r| !names.insert(r.provider.name())) {
+                return Err(format!(
+                    "{channel}.providers: two providers are named {:?}; give each a distinct `name`",
+                    dup.provider.name()
+                ));
+            }
+        }
+        let console = |settings| build_provider(Channel::Email, &settings, &http);
+        let (email_console, _) = console(serde_json::json!({"kind": "console"}))?;
+        let (sms_console, _) =
+            build_provider(Channel::Sms, &serde_json::json!({"kind": "console"}), &http)?;
+        let fallback = Routes {
+            email: vec![route(email_console, 0, "default", m)],
+            sms: vec![route(sms_console, 0, "default", m)],
+        };
+        let messaging = Self {
+            inner: Arc::new(Inner {
+                store,
+                vault,
+                metrics,
+                http,
+                config: m.clone(),
+                current: RwLock::new(Arc::new(Routes::default())),
+                configured,
+                fallback,
+                refreshed: Mutex::new(None),
+                reloading: tokio::sync::Mutex::new(()),
+                built: Mutex::new(HashMap::new()),
+                callbacks: RwLock::default(),
+                status_callback: config.sms.status_callback.clone(),
+                email_from: config.email.from.clone(),
+                sms_from: config.sms.from.clone(),
+            }),
+        };
+        messaging.combine(Vec::new());
+        Ok(messaging)
+    }
+
+    /// Where SMS providers of a kind (`twilio`, `telnyx`) report status when
+    /// `sms.status_callback` is not set: an intake URL, by kind.
+    pub fn set_status_callbacks(&self, callbacks: HashMap<String, String>) {
+        *self
+            .inner
+            .callbacks
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = callbacks;
+    }
+
+    /// The HTTP client providers are built with.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Whether the configuration file defines a provider of this name on the channel.
+    pub fn is_configured(&self, channel: Channel, name: &str) -> bool {
+        let routes = match channel {
+            Channel::Email => &self.inner.configured.email,
+            Channel::Sms => &self.inner.configured.sms,
+        };
+        routes.iter().any(|r| r.provider.name() == name)
+    }
+
+    /// Makes the next use read the API providers again (after a change on this node).
+    pub fn invalidate(&self) {
+        *lock(&self.inner.refreshed) = None;
+    }
+
+    /// Puts the configured and the API providers together, by priority (configured
+    /// first on a tie); a channel with none gets the console.
+    fn combine(&self, api: Vec<(Channel, Route)>) {
+        let inner = &self.inner;
+        let mut routes = Routes {
+            email: inner.configured.email.clone(),
+            sms: inner.configured.sms.clone(),
+        };
+        for (channel, r) in api {
+            match channel {
+                Channel::Email => routes.email.push(r),
+                Channel::Sms => routes.sms.push(r),
+            }
+        }
+        for (list, fallback) in [
+            (&mut routes.email, &inner.fallback.email),
+            (&mut routes.sms, &inner.fallback.sms),
+        ] {
+            list.sort_by_key(|r| r.priority);
+            if list.is_empty() {
+                list.extend(fallback.iter().cloned());
+            }
+        }
+        *inner.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routes);
+    }
+
+    /// The providers in use, reading the API providers again when they are older than
+    /// [`PROVIDER_TTL`].
+    async fn routes(&self) -> Arc<Routes> {
+        let inner = &self.inner;
+        let fresh = |at: Option<Instant>| at.is_some_and(|t| t.elapsed() < PROVIDER_TTL);
+        if !fresh(*lock(&inner.refreshed)) {
+            let _one = inner.reloading.lock().await;
+            if !fresh(*lock(&inner.refreshed)) {
+                match self.load_api_providers().await {
+                    Ok(api) => self.combine(api),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading the providers configured through the API failed")
+                    }
+                }
+                *lock(&inner.refreshed) = Some(Instant::now());
+            }
+        }
+        inner
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    async fn load_api_providers(&self) -> Result<Vec<(Channel, Route)>, String> {
+        let inner = &self.inner;
+        let records = inner
+            .store
+            .list_providers()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        let mut keep = HashMap::new();
+        for r in records {
+            let key = provider_secret_id(r.channel, &r.name);
+            let cached = lock(&inner.built).get(&key).cloned();
+            let route = match cached {
+                Some((version, route)) if version == r.updated_at => route,
+                _ => {
+                    let Some(sealed) = inner.vault.get(&key).await.map_err(|e| e.to_string())?
+                    else {
+                        tracing::warn!(provider = %r.name, "provider settings missing from the vault; skipped");
+                        continue;
+                    };
+                    let settings: serde_json::Value = match serde_json::from_slice(sealed.expose())
+                    {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::error!(provider = %r.name, error = %e, "stored provider settings unreadable; skipped");
+                            continue;
+                        }
+                    };
+                    match build_provider(r.channel, &settings, &inner.http) {
+                        Ok((provider, priority)) => route(provider, priority, "api", &inner.config),
+                        Err(e) => {
+                            tracing::error!(provider = %r.name, error = %e, "stored provider cannot be built; skipped");
+                            continue;
+                        }
+                    }
+                }
+            };
+            keep.insert(key, (r.updated_at, route.clone()));
+            out.push((r.channel, route));
+        }
+        *lock(&inner.built) = keep;
+        Ok(out)
+    }
+
+    /// The sender of an email that names none: `email.from`, else the first
+    /// provider's `from`.
+    pub async fn default_email_from(&self) -> Option<String> {
+        if let Some(from) = &self.inner.email_from {
+            return Some(from.clone());
+        }
+        self.routes()
+            .await
+            .email
+            .iter()
+            .find_map(|r| match &r.provider {
+                Provider::Email(p) => p.default_from().map(str::to_string),
+                Provider::Sms(_) => None,
+            })
+    }
+
+    /// The configured and API providers of both channels, in the order they are tried.
+    pub async fn providers(&self) -> Vec<ProviderInfo> {
+        let routes = self.routes().await;
+        let list = |channel: &'static str, routes: &[Route]| {
+            routes
+                .iter()
+                .map(|r| ProviderInfo {
+                    channel,
+                    name: r.provider.name().to_string(),
+                    kind: r.kind,
+                    priority: r.priority,
+                    origin: r.origin,
+                    breaker_open: r.breaker.is_open(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut all = list("email", &routes.email);
+        all.extend(list("sms", &routes.sms));
+        all
+    }
+
+    /// Claims and sends due messages until `shutdown` turns true, then lets the ones in
+    /// flight finish.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let notify = self.inner.store.job_notifier();
+        let concurrency = self.inner.config.concurrency;
+        crate::claim_loop::run(self, notify, concurrency, shutdown).await;
+    }
+
+    /// Offers one claimed message to its channel's providers and records the outcome.
+    async fn send(&self, message: Message) {
+        let c = &self.inner.config;
+        let (tries, outcome) = match content::payload(
+            message.channel,
+            &message.id,
+            message.category,
+            &message.content,
+        ) {
+            Ok(payload) => self.offer(&message, payload).await,
+            Err(reason) => (Vec::new(), SendOutcome::Failed { reason }),
+        };
+        let label = match &outcome {
+            SendOutcome::Sent { .. } => "sent",
+            SendOutcome::Retry { .. } => "retrying",
+            SendOutcome::Failed { .. } => "failed",
+        };
+        self.inner
+            .metrics
+            .messages
+            .inc(&[message.channel.as_str(), label]);
+        let keep_content = match (&outcome, c.keep_bodies) {
+            (SendOutcome::Retry { .. }, _) | (_, true) => None,
+            _ => content::without_bodies(message.channel, &message.content),
+        };
+        let result = SendResult {
+            message_id: message.id.clone(),
+            attempt: message.attempts,
+            tries,
+            outcome,
+            keep_content,
+        };
+        // A failed record leaves the claim to expire; the message is then sent again.
+        for wait in [100, 500, 2000] {
+            match self.inner.store.record_send(&result, now_ms()).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    tracing::warn!(message_id = %message.id, "the claim on a message ended before its outcome was recorded");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %message.id, error = %e, "recording a message outcome failed");
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+            }
+        }
+    }
+
+    async fn offer(
+        &self,
+        message: &Message,
+        mut payload: Payload,
+    ) -> (Vec<SendAttempt>, SendOutcome) {
+        let c = &self.inner.config;
+        let current = self.routes().await;
+        let routes = match message.channel {
+            Channel::Email => &current.email,
+            Channel::Sms => &current.sms,
+        };
+        let mut tries = Vec::new();
+        let mut last_error = None;
+        let mut wait_at_least = Duration::ZERO;
+        for route in routes {
+            if !route.breaker.allow(Instant::now()) {
+                continue;
+            }
+            let name = route.provider.name().to_string();
+            if let Payload::Sms(sms) = &mut payload {
+                sms.status_callback = self.inner.status_callback.clone().or_else(|| {
+                    let callbacks = self.inner.callbacks.read();
+                    let callbacks = callbacks.unwrap_or_else(|e| e.into_inner());
+                    callbacks.get(route.kind).cloned()
+                });
+                if sms.from.is_none() {
+                    sms.from = self.inner.sms_from.clone();
+                }
+            }
+            for round in 0..=c.provider_retries {
+                let started = Instant::now();
+                let at = now_ms();
+                let result = route.provider.send(&payload).await;
+                let duration_ms = started.elapsed().as_millis() as i64;
+                let kind = match &result {
+                    Ok(_) => "sent",
+                    Err(e) => e.kind(),
+                };
+                self.inner
+                    .metrics
+                    .provider_sends
+                    .inc(&[message.channel.as_str(), &name, kind]);
+                let error = result.as_ref().err().map(ToString::to_string);
+                tries.push(SendAttempt {
+                    provider: name.clone(),
+                    at,
+                    duration_ms,
+                    outcome: match &result {
+                        Ok(_) => "sent",
+                        Err(SendError::Rejected(_)) => "rejected",
+                        Err(_) => "retryable",
+                    }
+                    .into(),
+                    error: error.clone(),
+                });
+                let e = match result {
+                    Ok(sent) => {
+                        route.breaker.success();
+                        return (
+                            tries,
+                            SendOutcome::Sent {
+                                provider: name,
+                                provider_message_id: sent.provider_message_id,
+                            },
+                        );
+                    }
+                    Err(SendError::Rejected(reason)) => {
+                        // The provider works; the message is what it refused.
+                        route.breaker.success();
+                        return (
+                            tries,
+                            SendOutcome::Failed {
+                                reason: format!("{name} rejected the message: {reason}"),
+                            },
+                        );
+                    }
+                    Err(e) => e,
+                };
+                if route.breaker.failure(Instant::now()) {
+                    tracing::warn!(provider = %name, channel = message.channel.as_str(),
+                        "provider keeps failing; skipping it for {:?}", c.breaker_cooldown.0);
+                }
+                tracing::info!(message_id = %message.id, provider = %name, error = %e, "provider send failed");
+                last_error = Some(format!("{name}: {e}"));
+                let pause = match &e {
+                    SendError::RateLimited { retry_after, .. } => {
+                        let after = retry_after.unwrap_or(Duration::from_secs(1));
+                        if after > c.max_inline_wait.0 {
+                            wait_at_least = wait_at_least.max(after);
+                            break;
+                        }
+                        after
+                    }
+                    SendError::Transient(_) => Duration::from_millis(200 << round.min(4)),
+                    _ => break,
+                };
+                if round == c.provider_retries || route.breaker.is_open() {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+            }
+        }
+        let error = last_error.unwrap_or_else(|| {
+            "every provider of the channel is being skipped after repeated failures".into()
+        });
+        if message.attempts >= i64::from(c.max_attempts) {
+            return (
+                tries,
+                SendOutcome::Failed {
+                    reason: format!(
+                        "no provider accepted the message in {} attempts; last error: {error}",
+                        message.attempts
+                    ),
+                },
+            );
+        }
+        let delay = self.backoff(message.attempts).max(wait_at_least);
+        (
+            tries,
+            SendOutcome::Retry {
+                at: now_ms() + delay.as_millis() as i64,
+                error,
+            },
+        )
+    }
+
+    /// The wait after `attempts` failed rounds: `retry_base · 2^(attempts-1)`, at most
+    /// `retry_max`, less up to a fifth at random so retries spread out.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let c = &self.inner.config;
+        let exp = attempts.clamp(1, 30) as u32 - 1;
+        let full = c
+            .retry_base
+            .0
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(c.retry_max.0);
+        let jitter = rand::rng().random_range(0.0..0.2);
+        full.mul_f64(1.0 - jitter)
+    }
+}
+
+impl crate::claim_loop::Claimer for Messaging {
+    type Item = Message;
+    const WHAT: &'static str = "messages";
+
+    async fn claim(&self, free: usize) -> Result<Vec<Message>, StoreError> {
+        let now = now_ms();
+        let lease = self.inner.config.lease.0.as_millis() as i64;
+        self.inner
+            .store
+            .claim_messages(free as u32, now, now + lease)
+            .await
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.inner.store.next_message_due().await
+    }
+
+    async fn work(&self, message: Message) {
+        self.send(message).await;
+    }
+}

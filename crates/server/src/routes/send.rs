@@ -1,0 +1,562 @@
+//! `POST /v1/emails` and `POST /v1/sms`: validate, render the template, reserve credits
+//! and store the queued message in one transaction, answer 202.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use switchyard_core::apikey::Scope;
+use switchyard_core::message::{
+    Category, Channel, Message, Status, check_e164, check_email_address,
+};
+use switchyard_core::new_id;
+use switchyard_core::time::now_ms;
+use switchyard_store::{Acceptance, Charge};
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::messaging::content::{EmailContent, SmsContent, StoredAttachment};
+use crate::messaging::template;
+use crate::problem::{ApiError, ApiResult, FieldError};
+use crate::routes::accounts::check_account;
+use crate::state::AppState;
+
+/// Most recipients (`to`, `cc` and `bcc` together) of one email.
+const MAX_RECIPIENTS: usize = 50;
+const MAX_SUBJECT: usize = 998;
+const MAX_SMS_BODY: usize = 1600;
+const MAX_MEDIA: usize = 10;
+const MAX_METADATA: usize = 4096;
+
+/// One address or a list of them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Addresses {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Addresses {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Addresses::One(a) => vec![a],
+            Addresses::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentIn {
+    pub filename: String,
+    /// Base64 of the file.
+    pub content: String,
+    /// Default `application/octet-stream`.
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    /// `a@example.com` or `Name <a@example.com>`; default `email.from` or the provider's.
+    pub from: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub to: Addresses,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub cc: Option<Addresses>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub bcc: Option<Addresses>,
+    pub reply_to: Option<String>,
+    /// Required unless the template has one.
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    /// A template name (`/v1/templates`); its parts fill what the request leaves out.
+    pub template: Option<String>,
+    /// Variables for the template.
+    pub data: Option<Value>,
+    pub attachments: Option<Vec<AttachmentIn>>,
+    /// `transactional` (default), `marketing`, `educational` or `administrative`.
+    pub category: Option<String>,
+    /// The account charged one email credit per recipient.
+    pub account: Option<String>,
+    /// Kept with the message and included in its events (a JSON object, at most 4 KiB).
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmsRequest {
+    /// E.164, e.g. `+14155550123`.
+    pub to: String,
+    /// E.164 or an alphanumeric sender id; default `sms.from` or the provider's.
+    pub from: Option<String>,
+    /// Required unless a template gives it (its `text` part).
+    pub body: Option<String>,
+    /// MMS media (http or https URLs).
+    pub media_urls: Option<Vec<String>>,
+    pub template: Option<String>,
+    pub data: Option<Value>,
+    pub category: Option<String>,
+    /// The account charged one SMS credit.
+    pub account: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    pub id: String,
+    /// `queued` for a new message; the current status for a repeated idempotency key.
+    pub status: String,
+}
+
+/// Collects field problems.
+#[derive(Debug, Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_fields(self.0))
+        }
+    }
+}
+
+/// What both channels share: category, account, metadata and the template's parts.
+struct Common {
+    category: Category,
+    account: Option<String>,
+    metadata: Option<Value>,
+}
+
+fn common(
+    p: &mut Problems,
+    category: Option<&str>,
+    account: Option<String>,
+    metadata: Option<Value>,
+) -> Common {
+    let category = match category {
+        None => Category::default(),
+        Some(c) => Category::parse(c).unwrap_or_else(|| {
+            p.add(
+                "category",
+                format!("expected one of {}", Category::NAMES.join(", ")),
+            );
+            Category::default()
+        }),
+    };
+    if let Some(a) = &account
+        && let Err(e) = check_account(a)
+    {
+        p.add("account", e.detail);
+    }
+    match &metadata {
+        None | Some(Value::Object(_)) => {}
+        Some(_) => p.add("metadata", "expected a JSON object"),
+    }
+    if metadata
+        .as_ref()
+        .is_some_and(|m| m.to_string().len() > MAX_METADATA)
+    {
+        p.add("metadata", "at most 4 KiB of JSON");
+    }
+    Common {
+        category,
+        account,
+        metadata,
+    }
+}
+
+/// A template's parts rendered with `data`; `None` parts are absent from the template.
+async fn render(
+    state: &AppState,
+    p: &mut Problems,
+    name: Option<&str>,
+    data: Option<&Value>,
+) -> Result<[Option<String>; 3], ApiError> {
+    let Some(name) = name else {
+        if data.is_some() {
+            p.add("data", "is only used with a template");
+        }
+        return Ok([None, None, None]);
+    };
+    let Some(t) = state.store.get_template(name).await? else {
+        p.add("template", format!("no template is named {name:?}"));
+        return Ok([None, None, None]);
+    };
+    let empty = Value::Object(Default::default());
+    let data = data.unwrap_or(&empty);
+    if !data.is_object() {
+        p.add("data", "expected a JSON object");
+        return Ok([None, None, None]);
+    }
+    let mut out = [None, None, None];
+    for (i, (part, source)) in template::PARTS
+        .into_iter()
+        .zip([&t.subject, &t.html, &t.text])
+        .enumerate()
+    {
+        if let Some(source) = source {
+            match template::render(part, source, data) {
+                Ok(s) => out[i] = Some(s),
+                Err(e) => p.add("data", e),
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check_addresses(p: &mut Problems, field: &str, list: &[String]) {
+    for (i, a) in list.iter().enumerate() {
+        if let Err(e) = check_email_address(a) {
+            p.add(format!("{field}[{i}]"), e);
+        }
+    }
+}
+
+fn idempotency(headers: &HeaderMap, channel: Channel) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => {
+            Ok(Some(format!("{}:{k}", channel.as_str())))
+        }
+        Some(_) => Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            "expected 1 to 255 visible ASCII characters",
+        )),
+    }
+}
+
+fn digest(body: &Value) -> String {
+    hex::encode(Sha256::digest(body.to_string().as_bytes()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("the JSON body does not match the expected shape: {e}"),
+        )
+    })
+}
+
+/// Send an email. Answers 202 once the message is stored; it is sent in the
+/// background and its progress shows in `GET /v1/messages/{id}`.
+#[utoipa::path(post, path = "/v1/emails", tag = "messages", request_body = EmailRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "a repeated key answers the original message; a different body with it is 409")),
+    responses((status = 202, body = Queued),
+        (status = 402, body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+pub async fn email(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<Value>,
+) -> ApiResult<Response> {
+    principal.require(Scope::Messages, true)?;
+    let key = idempotency(&headers, Channel::Email)?;
+    let request_digest = digest(&body);
+    let req: EmailRequest = parse(body)?;
+    let mut p = Problems::default();
+    let common = common(&mut p, req.category.as_deref(), req.account, req.metadata);
+    let to = req.to.into_vec();
+    let cc = req.cc.map(Addresses::into_vec).unwrap_or_default();
+    let bcc = req.bcc.map(Addresses::into_vec).unwrap_or_default();
+    if to.is_empty() {
+        p.add("to", "at least one recipient is required");
+    }
+    if to.len() + cc.len() + bcc.len() > MAX_RECIPIENTS {
+        p.add(
+            "to",
+            format!("at most {MAX_RECIPIENTS} recipients in to, cc and bcc together"),
+        );
+    }
+    check_addresses(&mut p, "to", &to);
+    check_addresses(&mut p, "cc", &cc);
+    check_addresses(&mut p, "bcc", &bcc);
+    let from = match req.from {
+        Some(f) => Some(f),
+        None => state.messaging.default_email_from().await,
+    };
+    match &from {
+        None => p.add(
+            "from",
+            "is required: no default sender is configured (email.from or the provider's from)",
+        ),
+        Some(f) => {
+            if let Err(e) = check_email_address(f) {
+                p.add("from", e);
+            }
+        }
+    }
+    if let Some(r) = &req.reply_to
+        && let Err(e) = check_email_address(r)
+    {
+        p.add("reply_to", e);
+    }
+    let [t_subject, t_html, t_text] =
+        render(&state, &mut p, req.template.as_deref(), req.data.as_ref()).await?;
+    let subject = req.subject.or(t_subject);
+    let html = req.html.or(t_html);
+    let text = req.text.or(t_text);
+    match &subject {
+        None => p.add("subject", "is required (or a template with a subject)"),
+        Some(s) if s.trim().is_empty() => p.add("subject", "must not be empty"),
+        Some(s) if s.chars().count() > MAX_SUBJECT => {
+            p.add("subject", format!("at most {MAX_SUBJECT} characters"))
+        }
+        Some(s) if s.contains(['\r', '\n']) => p.add("subject", "must not contain line breaks"),
+        Some(_) => {}
+    }
+    if text.as_deref().is_none_or(str::is_empty) && html.as_deref().is_none_or(str::is_empty) {
+        p.add(
+            "text",
+            "a body is required: text, html, or a template with one",
+        );
+    }
+    let mut attachments = Vec::new();
+    for (i, a) in req.attachments.unwrap_or_default().into_iter().enumerate() {
+        let field = format!("attachments[{i}]");
+        if a.filename.is_empty()
+            || a.filename.len() > 255
+            || a.filename.contains(['/', '\\', '\r', '\n', '"'])
+        {
+            p.add(
+                format!("{field}.filename"),
+                "expected a file name without / \\ \" or line breaks, at most 255 bytes",
+            );
+        }
+        let size = match STANDARD.decode(a.content.as_bytes()) {
+            Ok(bytes) => bytes.len(),
+            Err(e) => {
+                p.add(format!("{field}.content"), format!("expected base64: {e}"));
+                0
+            }
+        };
+        let content_type = a
+            .content_type
+            .unwrap_or_else(|| "application/octet-stream".into());
+        if content_type.parse::<HeaderValue>().is_err() || !content_type.contains('/') {
+            p.add(
+                format!("{field}.content_type"),
+                "expected a media type such as application/pdf",
+            );
+        }
+        attachments.push(StoredAttachment {
+            filename: a.filename,
+            content_type,
+            size,
+            content: a.content,
+        });
+    }
+    p.finish()?;
+    let (Some(from), Some(subject)) = (from, subject) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let recipients: Vec<String> = to.iter().chain(&cc).chain(&bcc).cloned().collect();
+    let content = EmailContent {
+        from,
+        to,
+        cc,
+        bcc,
+        reply_to: req.reply_to,
+        subject: subject.clone(),
+        text,
+        html,
+        attachments,
+        template: req.template,
+        data: req.data,
+    };
+    let content = serde_json::to_value(content).map_err(ApiError::internal)?;
+    accept(
+        &state,
+        Channel::Email,
+        common,
+        recipients,
+        Some(subject),
+        content,
+        key,
+        request_digest,
+    )
+    .await
+}
+
+/// Send an SMS (or MMS with `media_urls`). Answers 202 once the message is stored.
+#[utoipa::path(post, path = "/v1/sms", tag = "messages", request_body = SmsRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "a repeated key answers the original message; a different body with it is 409")),
+    responses((status = 202, body = Queued),
+        (status = 402, body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::problem::Problem, content_type = "application/problem+json")))]
+pub async fn sms(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<Value>,
+) -> ApiResult<Response> {
+    principal.require(Scope::Messages, true)?;
+    let key = idempotency(&headers, Channel::Sms)?;
+    let request_digest = digest(&body);
+    let req: SmsRequest = parse(body)?;
+    let mut p = Problems::default();
+    let common = common(&mut p, req.category.as_deref(), req.account, req.metadata);
+    if let Err(e) = check_e164(&req.to) {
+        p.add("to", e);
+    }
+    if let Some(from) = &req.from {
+        let alphanumeric = (1..=11).contains(&from.len())
+            && from.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ')
+            && from.chars().any(|c| c.is_ascii_alphabetic());
+        if !alphanumeric && check_e164(from).is_err() {
+            p.add(
+                "from",
+                "expected an E.164 number or an alphanumeric sender id of at most 11 characters",
+            );
+        }
+    }
+    let [_, _, t_text] = render(&state, &mut p, req.template.as_deref(), req.data.as_ref()).await?;
+    let body = req.body.or(t_text).unwrap_or_default();
+    let media_urls = req.media_urls.unwrap_or_default();
+    if body.trim().is_empty() && media_urls.is_empty() {
+        p.add(
+            "body",
+            "is required (or media_urls, or a template with a text part)",
+        );
+    }
+    if body.chars().count() > MAX_SMS_BODY {
+        p.add("body", format!("at most {MAX_SMS_BODY} characters"));
+    }
+    if media_urls.len() > MAX_MEDIA {
+        p.add("media_urls", format!("at most {MAX_MEDIA} URLs"));
+    }
+    for (i, u) in media_urls.iter().enumerate() {
+        let ok = (u.starts_with("https://") || u.starts_with("http://"))
+            && u.len() <= 2048
+            && u.parse::<http::Uri>().is_ok_and(|u| u.host().is_some());
+        if !ok {
+            p.add(format!("media_urls[{i}]"), "expected an http or https URL");
+        }
+    }
+    p.finish()?;
+    let content = SmsContent {
+        from: req.from,
+        to: req.to.clone(),
+        body,
+        media_urls,
+        template: req.template,
+        data: req.data,
+    };
+    let content = serde_json::to_value(content).map_err(ApiError::internal)?;
+    accept(
+        &state,
+        Channel::Sms,
+        common,
+        vec![req.to],
+        None,
+        content,
+        key,
+        request_digest,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn accept(
+    state: &AppState,
+    channel: Channel,
+    common: Common,
+    recipients: Vec<String>,
+    subject: Option<String>,
+    content: Value,
+    idempotency_key: Option<String>,
+    request_digest: String,
+) -> ApiResult<Response> {
+    let now = now_ms();
+    let charge = common.account.as_ref().map(|account| Charge {
+        account: account.clone(),
+        credits: recipients.len() as i64,
+        required: state.config.credits.required,
+    });
+    let message = Message {
+        id: new_id("msg"),
+        channel,
+        category: common.category,
+        account: common.account,
+        status: Status::Queued,
+        provider: None,
+        provider_message_id: None,
+        recipients,
+        subject,
+        content,
+        metadata: common.metadata,
+        idempotency_key,
+        request_digest: Some(request_digest.clone()),
+        credits: 0,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    match state
+        .store
+        .accept_message(&message, charge.as_ref())
+        .await?
+    {
+        Acceptance::Accepted(m) => {
+            tracing::info!(message_id = %m.id, channel = channel.as_str(), recipients = m.recipients.len(), "message queued");
+            Ok(queued(&m, false))
+        }
+        Acceptance::Existing(m) if m.request_digest.as_deref() == Some(request_digest.as_str()) => {
+            Ok(queued(&m, true))
+        }
+        Acceptance::Existing(m) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_reused",
+            format!(
+                "the Idempotency-Key was used for message {} with a different request body",
+                m.id
+            ),
+        )),
+        Acceptance::Insufficient { balance } => {
+            let (account, needed) = charge.map(|c| (c.account, c.credits)).unwrap_or_default();
+            Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_credits",
+                format!(
+                    "account {account:?} has {balance} {} credits; this message needs {needed}",
+                    channel.as_str()
+                ),
+            ))
+        }
+    }
+}
+
+fn queued(m: &Message, replayed: bool) -> Response {
+    let body = axum::Json(Queued {
+        id: m.id.clone(),
+        status: m.status.as_str().into(),
+    });
+    let mut response = (StatusCode::ACCEPTED, body).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}

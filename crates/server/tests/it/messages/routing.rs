@@ -1,0 +1,213 @@
+//! Routing: providers by priority, failover from a failing provider, the circuit
+//! breaker, rejections that fail at once, retries that end in failure, and SMTP to a
+//! real server.
+
+use serde_json::{Value, json};
+use switchyard_server::Config;
+use switchyard_store::Backend;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::{accepted, status_is, statuses};
+use crate::{TestApp, both_backends};
+
+both_backends!(
+    failover_to_the_next_provider_and_breaker,
+    rejections_fail_at_once_with_the_reason,
+    retries_end_in_failure_after_max_attempts,
+);
+
+fn providers(config: &mut Config, list: Value) {
+    config.email.providers = serde_json::from_value(list).expect("provider config");
+}
+
+fn fast_retries(config: &mut Config) {
+    config.messages.retry_base.0 = std::time::Duration::from_millis(50);
+    config.messages.retry_max.0 = std::time::Duration::from_millis(200);
+}
+
+async fn sendgrid_fake(status: u16) -> MockServer {
+    let server = MockServer::start().await;
+    let response = if status == 202 {
+        ResponseTemplate::new(202).insert_header("x-message-id", "sg-abc123")
+    } else {
+        ResponseTemplate::new(status)
+            .set_body_json(json!({"errors": [{"message": "something went wrong", "field": null}]}))
+    };
+    Mock::given(method("POST"))
+        .and(path("/v3/mail/send"))
+        .and(header("authorization", "Bearer SG.test"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn resend_fake(status: u16, body: Value) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/emails"))
+        .and(header("authorization", "Bearer re_test"))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn email(n: usize) -> Value {
+    json!({"from": "shop@example.com", "to": [format!("user{n}@example.com")], "subject": "Hi", "text": "Hello"})
+}
+
+async fn failover_to_the_next_provider_and_breaker(backend: Backend) {
+    let sendgrid = sendgrid_fake(500).await;
+    let resend = resend_fake(200, json!({"id": "re-1"})).await;
+    let (sg, re) = (sendgrid.uri(), resend.uri());
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            providers(
+                c,
+                json!([
+                    {"kind": "resend", "name": "backup", "priority": 2, "api_key": "re_test", "base_url": re},
+                    {"kind": "sendgrid", "name": "primary", "priority": 1, "api_key": "SG.test", "base_url": sg},
+                ]),
+            );
+            c.messages.provider_retries = 1;
+            c.messages.breaker_failures = 4;
+            c.messages.concurrency = 1;
+        },
+        vec![],
+    )
+    .await;
+    let order: Vec<Value> = app.get_json("/v1/providers").await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["channel"] == "email")
+        .map(|p| p["name"].clone())
+        .collect();
+    assert_eq!(order, ["primary", "backup"], "tried by priority");
+
+    let first = accepted(&app, "/v1/emails", email(0)).await;
+    let m = status_is(&app, &first, "sent").await;
+    assert_eq!(m["provider"], "backup");
+    assert_eq!(m["provider_message_id"], "re-1");
+    let tries: Vec<(String, String)> = m["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["provider"].as_str().unwrap().into(),
+                a["outcome"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("primary", "retryable"),
+        ("primary", "retryable"),
+        ("backup", "sent"),
+    ];
+    assert_eq!(tries, expected.map(|(p, o)| (p.to_string(), o.to_string())));
+    assert!(
+        m["attempts"][0]["error"].as_str().unwrap().contains("500"),
+        "{m:#}"
+    );
+
+    // Two more failures open the primary's breaker: later messages skip it.
+    let second = accepted(&app, "/v1/emails", email(1)).await;
+    status_is(&app, &second, "sent").await;
+    assert_eq!(sendgrid.received_requests().await.unwrap().len(), 4);
+    let providers = app.get_json("/v1/providers").await;
+    assert_eq!(providers["data"][0]["breaker_open"], true, "{providers}");
+    for n in 2..6 {
+        let id = accepted(&app, "/v1/emails", email(n)).await;
+        let m = status_is(&app, &id, "sent").await;
+        assert_eq!(m["attempts"].as_array().unwrap().len(), 1, "{m:#}");
+        assert_eq!(m["provider"], "backup");
+    }
+    assert_eq!(
+        sendgrid.received_requests().await.unwrap().len(),
+        4,
+        "skipped while open"
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"switchyard_provider_sends_total{channel="email",provider="primary",result="transient"} 4"#),
+        "{metrics}"
+    );
+    app.finish().await;
+}
+
+async fn rejections_fail_at_once_with_the_reason(backend: Backend) {
+    let resend = resend_fake(
+        422,
+        json!({"statusCode": 422, "name": "validation_error", "message": "Invalid `to` field."}),
+    )
+    .await;
+    let sendgrid = sendgrid_fake(202).await;
+    let (sg, re) = (sendgrid.uri(), resend.uri());
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            providers(
+                c,
+                json!([
+                    {"kind": "resend", "api_key": "re_test", "base_url": re},
+                    {"kind": "sendgrid", "priority": 5, "api_key": "SG.test", "base_url": sg},
+                ]),
+            )
+        },
+        vec![],
+    )
+    .await;
+    let id = accepted(&app, "/v1/emails", email(0)).await;
+    let m = status_is(&app, &id, "failed").await;
+    assert_eq!(statuses(&m), ["queued", "sending", "failed"]);
+    let reason = m["last_error"].as_str().unwrap();
+    assert!(reason.contains("Invalid `to` field."), "{reason}");
+    assert_eq!(
+        m["attempts"].as_array().unwrap().len(),
+        1,
+        "no failover after a rejection"
+    );
+    assert!(sendgrid.received_requests().await.unwrap().is_empty());
+    let failed = app.get_json("/v1/events?type=message.failed").await;
+    assert_eq!(failed["data"][0]["payload"]["message_id"], id.as_str());
+    app.finish().await;
+}
+
+async fn retries_end_in_failure_after_max_attempts(backend: Backend) {
+    let sendgrid = sendgrid_fake(503).await;
+    let sg = sendgrid.uri();
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            providers(
+                c,
+                json!([{"kind": "sendgrid", "api_key": "SG.test", "base_url": sg}]),
+            );
+            c.messages.provider_retries = 0;
+            c.messages.max_attempts = 3;
+            c.messages.breaker_failures = 100;
+            fast_retries(c);
+        },
+        vec![],
+    )
+    .await;
+    let id = accepted(&app, "/v1/emails", email(0)).await;
+    let m = status_is(&app, &id, "failed").await;
+    assert_eq!(m["rounds"], 3);
+    assert_eq!(m["attempts"].as_array().unwrap().len(), 3);
+    assert!(
+        m["last_error"].as_str().unwrap().contains("3 attempts"),
+        "{m:#}"
+    );
+    // The rounds were spaced by the backoff.
+    let at = |i: usize| {
+        switchyard_core::time::parse_rfc3339(m["attempts"][i]["at"].as_str().unwrap()).unwrap()
+    };
+    assert!(at(1) - at(0) >= 35, "{m:#}");
+    assert_eq!(sendgrid.received_requests().await.unwrap().len(), 3);
+    app.finish().await;
+}

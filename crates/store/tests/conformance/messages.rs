@@ -1,0 +1,973 @@
+//! Conformance of messages: acceptance with credits and idempotency keys, leased claims,
+//! fenced outcomes, provider status reports, published events and templates.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchyard_core::event::{Event, EventFilter, NewEvent};
+use switchyard_core::message::{
+    Category, Channel, Message, SendAttempt, SendOutcome, SendResult, Status, StatusEntry, Template,
+};
+use switchyard_core::new_id;
+use switchyard_core::time::now_ms;
+use switchyard_store::testing::TestDb;
+use switchyard_store::{Acceptance, Charge, MessageFilter, Page, Store, conformance};
+
+conformance!(
+    accepting_is_idempotent_and_wakes_the_sender,
+    credits_are_reserved_committed_and_refunded,
+    concurrent_accepts_take_exactly_the_balance,
+    claims_are_leased_and_outcomes_fenced,
+    concurrent_claimers_never_share_a_message,
+    status_reports_only_raise_and_wait_for_their_message,
+    reports_racing_their_send_are_never_lost,
+    outcomes_are_published_as_events,
+    messages_filter_and_paginate,
+    templates_roundtrip,
+    providers_roundtrip,
+);
+
+const LEASE: i64 = 60_000;
+
+fn message(channel: Channel, account: Option<&str>, key: Option<&str>) -> Message {
+    let now = now_ms();
+    Message {
+        id: new_id("msg"),
+        channel,
+        category: Category::Transactional,
+        account: account.map(str::to_string),
+        status: Status::Queued,
+        provider: None,
+        provider_message_id: None,
+        recipients: vec!["ada@example.com".into()],
+        subject: Some("Hello".into()),
+        content: json!({"to": ["ada@example.com"], "subject": "Hello", "text": "Hi Ada"}),
+        metadata: Some(json!({"order": 42})),
+        idempotency_key: key.map(str::to_string),
+        request_digest: Some("d1".into()),
+        credits: 0,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn charge(account: &str, credits: i64, required: bool) -> Charge {
+    Charge {
+        account: account.into(),
+        credits,
+        required,
+    }
+}
+
+fn page(limit: u32) -> Page {
+    Page {
+        limit,
+        cursor: None,
+    }
+}
+
+async fn accept(store: &dyn Store, m: &Message, charge: Option<&Charge>) -> Message {
+    match store.accept_message(m, charge).await.unwrap() {
+        Acceptance::Accepted(stored) => stored,
+        other => panic!("expected acceptance, got {other:?}"),
+    }
+}
+
+/// Claims every due message; returns them by id.
+async fn claim_all(store: &dyn Store, now: i64) -> Vec<Message> {
+    let mut claimed = store.claim_messages(100, now, now + LEASE).await.unwrap();
+    claimed.sort_by(|a, b| a.id.cmp(&b.id));
+    claimed
+}
+
+fn attempt(outcome: &str, error: Option<&str>) -> SendAttempt {
+    SendAttempt {
+        provider: "primary".into(),
+        at: now_ms(),
+        duration_ms: 12,
+        outcome: outcome.into(),
+        error: error.map(str::to_string),
+    }
+}
+
+fn sent(m: &Message, provider_message_id: &str) -> SendResult {
+    SendResult {
+        message_id: m.id.clone(),
+        attempt: m.attempts,
+        tries: vec![attempt("sent", None)],
+        outcome: SendOutcome::Sent {
+            provider: "primary".into(),
+            provider_message_id: Some(provider_message_id.into()),
+        },
+        keep_content: None,
+    }
+}
+
+fn failed(m: &Message, reason: &str) -> SendResult {
+    SendResult {
+        message_id: m.id.clone(),
+        attempt: m.attempts,
+        tries: vec![attempt("rejected", Some(reason))],
+        outcome: SendOutcome::Failed {
+            reason: reason.into(),
+        },
+        keep_content: None,
+    }
+}
+
+async fn ledger_sum(store: &dyn Store, account: &str, channel: &str) -> i64 {
+    let ledger = store.credit_ledger(account, &page(10_000)).await.unwrap();
+    ledger
+        .iter()
+        .filter(|e| e.channel == channel)
+        .map(|e| e.delta)
+        .sum()
+}
+
+async fn statuses(store: &dyn Store, id: &str) -> Vec<Status> {
+    let history = store.message_history(id).await.unwrap();
+    history.iter().map(|e| e.status).collect()
+}
+
+async fn status_of(store: &dyn Store, id: &str) -> Status {
+    store.get_message(id).await.unwrap().unwrap().status
+}
+
+async fn accepting_is_idempotent_and_wakes_the_sender(db: &TestDb) {
+    let store = db.store().await;
+    let notify = store.job_notifier();
+    let woken = notify.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+
+    let first = message(Channel::Email, Some("acme"), Some("key-1"));
+    let stored = accept(store.as_ref(), &first, None).await;
+    assert_eq!(
+        stored, first,
+        "an unmetered queued message is stored as given"
+    );
+    assert_eq!(
+        store.get_message(&first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    tokio::time::timeout(Duration::from_secs(5), woken)
+        .await
+        .expect("an accepted message wakes the sender");
+    assert_eq!(
+        store.message_history(&first.id).await.unwrap(),
+        [StatusEntry {
+            status: Status::Queued,
+            at: first.created_at,
+            detail: None,
+            event_id: None,
+        }]
+    );
+
+    // The same key again, even with a different request and a charge the account
+    // cannot pay: the first message is the answer, nothing is stored or reserved.
+    let repeat = Message {
+        request_digest: Some("d2".into()),
+        ..message(Channel::Email, Some("acme"), Some("key-1"))
+    };
+    store
+        .grant_credits("acme", "email", 0, None, now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .accept_message(&repeat, Some(&charge("acme", 5, true)))
+            .await
+            .unwrap(),
+        Acceptance::Existing(first.clone())
+    );
+    assert!(store.get_message(&repeat.id).await.unwrap().is_none());
+    assert_eq!(ledger_sum(store.as_ref(), "acme", "email").await, 0);
+    assert_eq!(
+        store.credit_ledger("acme", &page(10)).await.unwrap().len(),
+        1
+    );
+
+    // Messages without a key never collide.
+    for _ in 0..2 {
+        accept(store.as_ref(), &message(Channel::Sms, None, None), None).await;
+    }
+    let all = store
+        .list_messages(&MessageFilter::default(), &page(10))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+}
+
+async fn credits_are_reserved_committed_and_refunded(db: &TestDb) {
+    let store = db.store().await;
+    let now = now_ms();
+    store
+        .grant_credits("acme", "email", 5, None, now)
+        .await
+        .unwrap();
+    let a = accept(
+        store.as_ref(),
+        &message(Channel::Email, Some("acme"), None),
+        Some(&charge("acme", 2, true)),
+    )
+    .await;
+    assert_eq!(a.credits, 2);
+    let b = accept(
+        store.as_ref(),
+        &message(Channel::Email, Some("acme"), None),
+        Some(&charge("acme", 2, true)),
+    )
+    .await;
+    let short = message(Channel::Email, Some("acme"), None);
+    assert_eq!(
+        store
+            .accept_message(&short, Some(&charge("acme", 2, true)))
+            .await
+            .unwrap(),
+        Acceptance::Insufficient { balance: 1 }
+    );
+    assert!(store.get_message(&short.id).await.unwrap().is_none());
+    assert_eq!(
+        store.credit_balances("acme").await.unwrap(),
+        [("email".to_string(), 1)]
+    );
+
+    // No credit record: refused when credits are required, free otherwise.
+    let required = message(Channel::Sms, Some("nobody"), None);
+    assert_eq!(
+        store
+            .accept_message(&required, Some(&charge("nobody", 1, true)))
+            .await
+            .unwrap(),
+        Acceptance::Insufficient { balance: 0 }
+    );
+    let free = accept(
+        store.as_ref(),
+        &message(Channel::Sms, Some("nobody"), None),
+        Some(&charge("nobody", 1, false)),
+    )
+    .await;
+    assert_eq!(free.credits, 0);
+    assert!(store.credit_balances("nobody").await.unwrap().is_empty());
+
+    let claimed = claim_all(store.as_ref(), now_ms()).await;
+    assert_eq!(claimed.len(), 3);
+    let current = |m: &Message| claimed.iter().find(|c| c.id == m.id).unwrap().clone();
+
+    // Sent: the reservation is committed, and the kept content replaces the request.
+    let kept = json!({"to": ["ada@example.com"], "subject": "Hello"});
+    let result = SendResult {
+        keep_content: Some(kept.clone()),
+        ..sent(&current(&a), "pm-a")
+    };
+    assert!(store.record_send(&result, now_ms()).await.unwrap());
+    let a_now = store.get_message(&a.id).await.unwrap().unwrap();
+    assert_eq!(a_now.status, Status::Sent);
+    assert_eq!(a_now.provider.as_deref(), Some("primary"));
+    assert_eq!(a_now.provider_message_id.as_deref(), Some("pm-a"));
+    assert_eq!(a_now.content, kept);
+    assert_eq!(a_now.credits, 2);
+    assert!(
+        !store.record_send(&result, now_ms()).await.unwrap(),
+        "an outcome is recorded once"
+    );
+
+    // Failed: the reservation goes back to the balance; kept content applies too.
+    let result = SendResult {
+        keep_content: Some(json!({})),
+        ..failed(&current(&b), "rejected by provider")
+    };
+    assert!(store.record_send(&result, now_ms()).await.unwrap());
+    let b_now = store.get_message(&b.id).await.unwrap().unwrap();
+    assert_eq!(b_now.status, Status::Failed);
+    assert_eq!(b_now.last_error.as_deref(), Some("rejected by provider"));
+    assert_eq!(b_now.content, json!({}));
+    let history = store.message_history(&b.id).await.unwrap();
+    assert_eq!(
+        history.iter().map(|e| e.status).collect::<Vec<_>>(),
+        [Status::Queued, Status::Sending, Status::Failed]
+    );
+    assert_eq!(history[2].detail.as_deref(), Some("rejected by provider"));
+    assert!(
+        store
+            .record_send(&failed(&current(&free), "no route"), now_ms())
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(
+        store.credit_balances("acme").await.unwrap(),
+        [("email".to_string(), 3)]
+    );
+    assert_eq!(ledger_sum(store.as_ref(), "acme", "email").await, 3);
+    let ledger = store.credit_ledger("acme", &page(10)).await.unwrap();
+    assert_eq!(
+        ledger.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["refund", "commit", "reserve", "reserve", "grant"],
+        "newest first"
+    );
+    assert_eq!(ledger[0].message_id.as_deref(), Some(b.id.as_str()));
+    assert_eq!(ledger[1].message_id.as_deref(), Some(a.id.as_str()));
+    assert!(store.credit_balances("nobody").await.unwrap().is_empty());
+}
+
+async fn concurrent_accepts_take_exactly_the_balance(db: &TestDb) {
+    let store = db.store().await;
+    let now = now_ms();
+    store
+        .grant_credits("race", "sms", 7, None, now)
+        .await
+        .unwrap();
+    store
+        .grant_credits("dup", "sms", 7, None, now)
+        .await
+        .unwrap();
+    // Separate stores stand for separate nodes; 20 accepts at once against 7 credits,
+    // and 8 repeats of one request at once.
+    let mut distinct = Vec::new();
+    let mut repeats = Vec::new();
+    for _ in 0..4 {
+        let node = db.store().await;
+        for _ in 0..5 {
+            let node = node.clone();
+            distinct.push(tokio::spawn(async move {
+                let m = message(Channel::Sms, Some("race"), None);
+                node.accept_message(&m, Some(&charge("race", 1, true)))
+                    .await
+                    .unwrap()
+            }));
+        }
+        for _ in 0..2 {
+            let node = node.clone();
+            repeats.push(tokio::spawn(async move {
+                let m = message(Channel::Sms, Some("dup"), Some("same-request"));
+                node.accept_message(&m, Some(&charge("dup", 1, true)))
+                    .await
+                    .unwrap()
+            }));
+        }
+    }
+    let mut accepted = 0;
+    for t in distinct {
+        match t.await.unwrap() {
+            Acceptance::Accepted(_) => accepted += 1,
+            Acceptance::Insufficient { balance } => assert_eq!(balance, 0),
+            Acceptance::Existing(m) => panic!("no key, yet existing: {m:?}"),
+        }
+    }
+    assert_eq!(accepted, 7, "20 accepts against a balance of 7");
+    assert_eq!(
+        store.credit_balances("race").await.unwrap(),
+        [("sms".to_string(), 0)]
+    );
+    assert_eq!(ledger_sum(store.as_ref(), "race", "sms").await, 0);
+    let filter = MessageFilter {
+        account: Some("race".into()),
+        ..MessageFilter::default()
+    };
+    let listed = store.list_messages(&filter, &page(100)).await.unwrap();
+    assert_eq!(listed.len(), 7);
+    assert!(listed.iter().all(|m| m.credits == 1));
+
+    let mut ids = HashSet::new();
+    let mut new = 0;
+    for t in repeats {
+        match t.await.unwrap() {
+            Acceptance::Accepted(m) => {
+                new += 1;
+                ids.insert(m.id);
+            }
+            Acceptance::Existing(m) => {
+                ids.insert(m.id);
+            }
+            Acceptance::Insufficient { balance } => panic!("balance {balance} was enough"),
+        }
+    }
+    assert_eq!((new, ids.len()), (1, 1), "one message for one request");
+    assert_eq!(
+        store.credit_balances("dup").await.unwrap(),
+        [("sms".to_string(), 6)],
+        "only the stored message keeps its reservation"
+    );
+    assert_eq!(ledger_sum(store.as_ref(), "dup", "sms").await, 6);
+}
+
+async fn claims_are_leased_and_outcomes_fenced(db: &TestDb) {
+    let store = db.store().await;
+    let t0 = now_ms();
+    let m = Message {
+        next_attempt_at: t0,
+        ..message(Channel::Email, None, None)
+    };
+    accept(store.as_ref(), &m, None).await;
+    let later = Message {
+        next_attempt_at: t0 + 1_000_000,
+        ..message(Channel::Email, None, None)
+    };
+    accept(store.as_ref(), &later, None).await;
+    assert_eq!(store.next_message_due().await.unwrap(), Some(t0));
+    assert!(
+        store
+            .claim_messages(10, t0 - 1, t0 + 1000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+
+    let first = store.claim_messages(10, t0, t0 + 1000).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (first[0].id.as_str(), first[0].status, first[0].attempts),
+        (m.id.as_str(), Status::Sending, 1)
+    );
+    assert!(
+        store
+            .claim_messages(10, t0 + 500, t0 + 2000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    assert_eq!(store.next_message_due().await.unwrap(), Some(t0 + 1001));
+
+    // The lease expired (the sender died): claimable again, with a new attempt number.
+    let second = store
+        .claim_messages(10, t0 + 1001, t0 + 2000)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].attempts, 2);
+    assert!(
+        !store
+            .record_send(&sent(&first[0], "pm-stale"), t0 + 1500)
+            .await
+            .unwrap(),
+        "the first claim is stale"
+    );
+    let unchanged = store.get_message(&m.id).await.unwrap().unwrap();
+    assert_eq!(unchanged, second[0]);
+    assert!(store.message_attempts(&m.id).await.unwrap().is_empty());
+
+    // Retry: claimable again at `at`, not before.
+    let retry = SendResult {
+        message_id: m.id.clone(),
+        attempt: 2,
+        tries: vec![attempt("retryable", Some("timeout"))],
+        outcome: SendOutcome::Retry {
+            at: t0 + 5000,
+            error: "timeout".into(),
+        },
+        keep_content: Some(json!({})),
+    };
+    assert!(store.record_send(&retry, t0 + 1600).await.unwrap());
+    let waiting = store.get_message(&m.id).await.unwrap().unwrap();
+    assert_eq!(waiting.status, Status::Sending);
+    assert_eq!(waiting.last_error.as_deref(), Some("timeout"));
+    assert_eq!(waiting.next_attempt_at, t0 + 5000);
+    assert_eq!(waiting.content, m.content, "content is kept until sent");
+    assert_eq!(store.next_message_due().await.unwrap(), Some(t0 + 5000));
+    assert!(
+        store
+            .claim_messages(10, t0 + 4999, t0 + 9000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let third = store
+        .claim_messages(10, t0 + 5000, t0 + 9000)
+        .await
+        .unwrap();
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].attempts, 3);
+
+    assert!(
+        store
+            .record_send(&sent(&third[0], "pm-1"), t0 + 5100)
+            .await
+            .unwrap()
+    );
+    let done = store.get_message(&m.id).await.unwrap().unwrap();
+    assert_eq!(done.status, Status::Sent);
+    assert_eq!(done.last_error, None);
+    let attempts = store.message_attempts(&m.id).await.unwrap();
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|a| a.outcome.as_str())
+            .collect::<Vec<_>>(),
+        ["retryable", "sent"]
+    );
+    assert_eq!(attempts[0], retry.tries[0]);
+    assert_eq!(
+        statuses(store.as_ref(), &m.id).await,
+        [Status::Queued, Status::Sending, Status::Sent],
+        "one `sending` whatever the number of claims"
+    );
+    assert_eq!(
+        store.next_message_due().await.unwrap(),
+        Some(later.next_attempt_at)
+    );
+}
+
+async fn concurrent_claimers_never_share_a_message(db: &TestDb) {
+    let store = db.store().await;
+    let total = 40;
+    for _ in 0..total {
+        accept(store.as_ref(), &message(Channel::Sms, None, None), None).await;
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let node = db.store().await;
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let now = now_ms();
+                let claimed = node.claim_messages(3, now, now + LEASE).await.unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|m| m.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), total, "each message claimed once");
+    assert_eq!(distinct.len(), total);
+}
+
+fn report(kind: &str, event_type: &str, payload: &[u8]) -> NewEvent {
+    let id = new_id("evt");
+    NewEvent {
+        dedupe_key: Some(id.clone()),
+        id,
+        source_id: Some(format!("src_{kind}")),
+        source_kind: Some(kind.into()),
+        provider_type: Some(event_type.into()),
+        event_type: event_type.into(),
+        payload: payload.to_vec(),
+        headers: "{}".into(),
+        received_at: now_ms(),
+    }
+}
+
+async fn deliver_reports(store: &dyn Store, reports: &[NewEvent]) {
+    store.insert_events(reports).await.unwrap();
+    while store.process_received(100, now_ms()).await.unwrap() > 0 {}
+}
+
+async fn status_reports_only_raise_and_wait_for_their_message(db: &TestDb) {
+    let store = db.store().await;
+    let a = accept(store.as_ref(), &message(Channel::Email, None, None), None).await;
+    let b = accept(store.as_ref(), &message(Channel::Sms, None, None), None).await;
+    let c = accept(store.as_ref(), &message(Channel::Email, None, None), None).await;
+    let claimed = claim_all(store.as_ref(), now_ms()).await;
+    let current = |m: &Message| claimed.iter().find(|x| x.id == m.id).unwrap().clone();
+    for (m, reference) in [(&a, "sg-a"), (&c, "sg-c")] {
+        assert!(
+            store
+                .record_send(&sent(&current(m), reference), now_ms())
+                .await
+                .unwrap()
+        );
+    }
+
+    // Delivered, then a late `sent`: recorded, but the message stays delivered. A
+    // status event of a provider the hub does not send through changes nothing.
+    let delivered = report(
+        "sendgrid",
+        "message.delivered",
+        br#"{"sg_message_id":"sg-a.filter0001.16648.5515E0B88.0","event":"delivered"}"#,
+    );
+    let foreign = report(
+        "stripe",
+        "message.delivered",
+        br#"{"sg_message_id":"sg-c"}"#,
+    );
+    deliver_reports(store.as_ref(), &[delivered.clone(), foreign]).await;
+    assert_eq!(status_of(store.as_ref(), &a.id).await, Status::Delivered);
+    assert_eq!(status_of(store.as_ref(), &c.id).await, Status::Sent);
+    let late = report(
+        "sendgrid",
+        "message.sent",
+        br#"{"sg_message_id":"sg-a.filter0002","event":"processed"}"#,
+    );
+    deliver_reports(store.as_ref(), std::slice::from_ref(&late)).await;
+    assert_eq!(status_of(store.as_ref(), &a.id).await, Status::Delivered);
+    let history = store.message_history(&a.id).await.unwrap();
+    assert_eq!(
+        history.iter().map(|e| e.status).collect::<Vec<_>>(),
+        [
+            Status::Queued,
+            Status::Sending,
+            Status::Sent,
+            Status::Delivered,
+            Status::Sent
+        ]
+    );
+    assert_eq!(history[3].event_id.as_deref(), Some(delivered.id.as_str()));
+    assert_eq!(history[3].at, delivered.received_at);
+    assert_eq!(history[4].event_id.as_deref(), Some(late.id.as_str()));
+
+    // A report that arrives before the send is recorded waits for its message.
+    let early = report(
+        "twilio",
+        "message.delivered",
+        b"MessageSid=SM-b&MessageStatus=delivered",
+    );
+    deliver_reports(store.as_ref(), std::slice::from_ref(&early)).await;
+    assert_eq!(status_of(store.as_ref(), &b.id).await, Status::Sending);
+    assert_eq!(
+        statuses(store.as_ref(), &b.id).await,
+        [Status::Queued, Status::Sending]
+    );
+    assert!(
+        store
+            .record_send(&sent(&current(&b), "SM-b"), now_ms())
+            .await
+            .unwrap()
+    );
+    assert_eq!(status_of(store.as_ref(), &b.id).await, Status::Delivered);
+    let history = store.message_history(&b.id).await.unwrap();
+    let adopted = history
+        .iter()
+        .find(|e| e.event_id.as_deref() == Some(early.id.as_str()))
+        .expect("the early report is in the history");
+    assert_eq!(adopted.status, Status::Delivered);
+    assert!(history.iter().any(|e| e.status == Status::Sent));
+
+    // A later, higher report still moves it on.
+    let opened = report("twilio", "message.read", b"MessageSid=SM-b");
+    deliver_reports(store.as_ref(), &[opened]).await;
+    assert_eq!(status_of(store.as_ref(), &b.id).await, Status::Opened);
+}
+
+/// Sends being recorded while reports naming them are processed (on other nodes): every
+/// report ends up applied to its message, whichever commits first.
+async fn reports_racing_their_send_are_never_lost(db: &TestDb) {
+    let store = db.store().await;
+    let total = 30;
+    for _ in 0..total {
+        accept(store.as_ref(), &message(Channel::Sms, None, None), None).await;
+    }
+    let claimed = claim_all(store.as_ref(), now_ms()).await;
+    assert_eq!(claimed.len(), total);
+    let sender = db.store().await;
+    let processor = db.store().await;
+    let mut tasks = Vec::new();
+    for (i, m) in claimed.iter().enumerate() {
+        let reference = format!("SM-race-{i}");
+        let (sender, m, r) = (sender.clone(), m.clone(), reference.clone());
+        tasks.push(tokio::spawn(async move {
+            assert!(sender.record_send(&sent(&m, &r), now_ms()).await.unwrap());
+        }));
+        let processor = processor.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = format!("MessageSid={reference}&MessageStatus=delivered");
+            let event = report("twilio", "message.delivered", body.as_bytes());
+            processor.insert_events(&[event]).await.unwrap();
+            processor.process_received(100, now_ms()).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    while store.process_received(100, now_ms()).await.unwrap() > 0 {}
+    for m in &claimed {
+        assert_eq!(
+            status_of(store.as_ref(), &m.id).await,
+            Status::Delivered,
+            "{}",
+            m.id
+        );
+    }
+}
+
+async fn published(store: &dyn Store, event_type: &str) -> Vec<Event> {
+    let filter = EventFilter {
+        event_type: Some(event_type.into()),
+        ..EventFilter::default()
+    };
+    store.list_events(&filter, &page(10)).await.unwrap()
+}
+
+async fn outcomes_are_published_as_events(db: &TestDb) {
+    let store = db.store().await;
+    let a = accept(
+        store.as_ref(),
+        &message(Channel::Email, Some("acme"), None),
+        None,
+    )
+    .await;
+    let b = accept(
+        store.as_ref(),
+        &message(Channel::Sms, Some("acme"), None),
+        None,
+    )
+    .await;
+    let claimed = claim_all(store.as_ref(), now_ms()).await;
+    let current = |m: &Message| claimed.iter().find(|x| x.id == m.id).unwrap().clone();
+    store
+        .record_send(&sent(&current(&a), "pm-a"), now_ms())
+        .await
+        .unwrap();
+    store
+        .record_send(&failed(&current(&b), "invalid number"), now_ms())
+        .await
+        .unwrap();
+
+    let sent_events = published(store.as_ref(), "message.sent").await;
+    assert_eq!(sent_events.len(), 1);
+    let event = &sent_events[0];
+    assert_eq!(
+        (event.source_id.as_deref(), event.state.as_str()),
+        (Some("app"), "received"),
+        "published as the hub's own event, awaiting delivery"
+    );
+    let payload: Value = serde_json::from_slice(&event.payload).unwrap();
+    assert_eq!(payload["message_id"], a.id.as_str());
+    assert_eq!(payload["status"], "sent");
+    assert_eq!(payload["provider_message_id"], "pm-a");
+    assert_eq!(payload["metadata"], json!({"order": 42}));
+
+    let failed_events = published(store.as_ref(), "message.failed").await;
+    assert_eq!(failed_events.len(), 1);
+    let payload: Value = serde_json::from_slice(&failed_events[0].payload).unwrap();
+    assert_eq!(payload["message_id"], b.id.as_str());
+    assert_eq!(payload["detail"], "invalid number");
+
+    // Processing them does not mistake them for provider reports.
+    while store.process_received(100, now_ms()).await.unwrap() > 0 {}
+    assert_eq!(status_of(store.as_ref(), &a.id).await, Status::Sent);
+    assert_eq!(
+        statuses(store.as_ref(), &a.id).await,
+        [Status::Queued, Status::Sending, Status::Sent]
+    );
+}
+
+async fn messages_filter_and_paginate(db: &TestDb) {
+    let store = db.store().await;
+    let t0 = now_ms();
+    let specs = [
+        (Channel::Email, "acme"),
+        (Channel::Sms, "acme"),
+        (Channel::Email, "beta"),
+        (Channel::Sms, "beta"),
+        (Channel::Email, "acme"),
+    ];
+    let mut ids = Vec::new();
+    for (i, (channel, account)) in specs.into_iter().enumerate() {
+        let m = Message {
+            created_at: t0 + i as i64 * 10,
+            ..message(channel, Some(account), None)
+        };
+        ids.push(accept(store.as_ref(), &m, None).await.id);
+    }
+    let claimed = claim_all(store.as_ref(), now_ms()).await;
+    let third = claimed.iter().find(|m| m.id == ids[2]).unwrap();
+    store
+        .record_send(&failed(third, "bad address"), now_ms())
+        .await
+        .unwrap();
+
+    let list = async |filter: MessageFilter| -> Vec<String> {
+        let found = store.list_messages(&filter, &page(100)).await.unwrap();
+        found.into_iter().map(|m| m.id).collect()
+    };
+    let newest_first =
+        |picks: &[usize]| -> Vec<String> { picks.iter().rev().map(|&i| ids[i].clone()).collect() };
+    assert_eq!(
+        list(MessageFilter::default()).await,
+        newest_first(&[0, 1, 2, 3, 4])
+    );
+    let sms = MessageFilter {
+        channel: Some(Channel::Sms),
+        ..MessageFilter::default()
+    };
+    assert_eq!(list(sms).await, newest_first(&[1, 3]));
+    let beta = MessageFilter {
+        account: Some("beta".into()),
+        ..MessageFilter::default()
+    };
+    assert_eq!(list(beta).await, newest_first(&[2, 3]));
+    let failed = MessageFilter {
+        status: Some(Status::Failed),
+        ..MessageFilter::default()
+    };
+    assert_eq!(list(failed).await, newest_first(&[2]));
+    let window = MessageFilter {
+        since: Some(t0 + 10),
+        until: Some(t0 + 30),
+        ..MessageFilter::default()
+    };
+    assert_eq!(
+        list(window).await,
+        newest_first(&[1, 2]),
+        "since inclusive, until exclusive"
+    );
+    let acme_email = MessageFilter {
+        channel: Some(Channel::Email),
+        account: Some("acme".into()),
+        status: Some(Status::Sending),
+        ..MessageFilter::default()
+    };
+    assert_eq!(list(acme_email).await, newest_first(&[0, 4]));
+
+    // Pages of two, each starting after the last id of the previous one.
+    let mut cursor = None;
+    let mut paged = Vec::new();
+    loop {
+        let batch = store
+            .list_messages(
+                &MessageFilter::default(),
+                &Page {
+                    limit: 2,
+                    cursor: cursor.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(batch.len() <= 2);
+        let Some(last) = batch.last() else { break };
+        cursor = Some(last.id.clone());
+        paged.extend(batch.into_iter().map(|m| m.id));
+    }
+    assert_eq!(paged, newest_first(&[0, 1, 2, 3, 4]));
+}
+
+async fn templates_roundtrip(db: &TestDb) {
+    let store = db.store().await;
+    let template = |name: &str, subject: &str, at: i64| Template {
+        name: name.into(),
+        subject: Some(subject.into()),
+        html: Some(format!("<p>{subject}</p>")),
+        text: None,
+        created_at: at,
+        updated_at: at,
+    };
+    assert!(
+        store
+            .put_template(&template("welcome", "Hi", 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_template(&template("receipt", "Paid", 2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_template(&template("alert", "Look", 3))
+            .await
+            .unwrap()
+    );
+    let replaced = Template {
+        text: Some("Hello {{name}}".into()),
+        ..template("welcome", "Hello", 9)
+    };
+    assert!(
+        !store.put_template(&replaced).await.unwrap(),
+        "replacing is not creating"
+    );
+    assert_eq!(
+        store.get_template("welcome").await.unwrap(),
+        Some(Template {
+            created_at: 1,
+            ..replaced
+        }),
+        "creation time kept"
+    );
+    assert!(store.get_template("missing").await.unwrap().is_none());
+
+    let first = store.list_templates(&page(2)).await.unwrap();
+    assert_eq!(
+        first.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["alert", "receipt"]
+    );
+    let rest = store
+        .list_templates(&Page {
+            limit: 2,
+            cursor: Some("receipt".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["welcome"]
+    );
+
+    assert!(store.delete_template("receipt").await.unwrap());
+    assert!(!store.delete_template("receipt").await.unwrap());
+    assert_eq!(store.list_templates(&page(10)).await.unwrap().len(), 2);
+}
+
+async fn providers_roundtrip(db: &TestDb) {
+    use switchyard_core::message::ProviderRecord;
+    let store = db.store().await;
+    let record = |channel, name: &str, priority, at| ProviderRecord {
+        channel,
+        name: name.into(),
+        kind: "sendgrid".into(),
+        priority,
+        created_at: at,
+        updated_at: at,
+    };
+    assert!(
+        store
+            .put_provider(&record(Channel::Email, "b", 1, 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_provider(&record(Channel::Email, "a", 2, 2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_provider(&record(Channel::Sms, "a", 0, 3))
+            .await
+            .unwrap()
+    );
+    // Replacing keeps the creation time.
+    let replaced = ProviderRecord {
+        kind: "resend".into(),
+        ..record(Channel::Email, "b", 5, 9)
+    };
+    assert!(!store.put_provider(&replaced).await.unwrap());
+    let listed = store.list_providers().await.unwrap();
+    let keys: Vec<(&str, &str, i64, &str)> = listed
+        .iter()
+        .map(|r| {
+            (
+                r.channel.as_str(),
+                r.name.as_str(),
+                r.priority,
+                r.kind.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("email", "a", 2, "sendgrid"),
+            ("email", "b", 5, "resend"),
+            ("sms", "a", 0, "sendgrid")
+        ]
+    );
+    assert_eq!((listed[1].created_at, listed[1].updated_at), (1, 9));
+    assert!(store.delete_provider(Channel::Email, "a").await.unwrap());
+    assert!(!store.delete_provider(Channel::Email, "a").await.unwrap());
+    assert_eq!(store.list_providers().await.unwrap().len(), 2);
+}
