@@ -28,6 +28,9 @@ pub struct Args {
     /// sqlite, postgres or both.
     #[arg(long, default_value = "both")]
     backend: String,
+    /// Only measure acceptance (`POST /v1/emails` → 202), with sending off.
+    #[arg(long)]
+    accept_only: bool,
 }
 
 /// Pooled SMTP connections, in the baseline and in the hub's provider.
@@ -148,6 +151,22 @@ async fn through_hub(hub: &BenchHub, n: usize, count: &AtomicU64, label: &str) {
 }
 
 pub async fn run(args: Args) {
+    if args.accept_only {
+        for backend in hub::backends(&args.backend) {
+            let hub = BenchHub::start(backend, |c| c.messages.enabled = false).await;
+            let key = hub.key.clone();
+            let accepted = load::run_count(hub.addr, 32, args.emails, move |_, i| {
+                email_request(i, &key)
+            })
+            .await;
+            println!(
+                "{}",
+                accepted.line(&format!("{backend:?}: accepted, sending off"))
+            );
+            hub.stop().await;
+        }
+        return;
+    }
     println!("email benchmark: {} emails per measurement", args.emails);
     let sink = smtp_sink::start().await.expect("SMTP sink");
     let took = smtp_baseline(&sink, args.emails).await;

@@ -4,7 +4,7 @@
 //! `cargo run --release -p switchyard-bench -- queue [--jobs N] [--backend sqlite|postgres|both]`
 //! `cargo run --release -p switchyard-bench -- intake [--seconds N] [--connections N] [--backend …]`
 //! `cargo run --release -p switchyard-bench -- delivery [--events N] [--rate N] [--backend …]`
-//! `cargo run --release -p switchyard-bench -- email [--emails N] [--backend …]`
+//! `cargo run --release -p switchyard-bench -- email [--emails N] [--backend …] [--accept-only]`
 #![forbid(unsafe_code)]
 
 mod delivery;

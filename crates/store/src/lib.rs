@@ -309,7 +309,17 @@ pub trait MessageStore: Send + Sync {
         &self,
         message: &Message,
         charge: Option<&Charge>,
-    ) -> Result<Acceptance>;
+    ) -> Result<Acceptance> {
+        let batch = [(message.clone(), charge.cloned())];
+        let mut answers = self.accept_messages(&batch).await?;
+        answers
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no answer for an accepted message".into()))
+    }
+    /// [`MessageStore::accept_message`] for many messages in one transaction (a group
+    /// commit); one answer per message, in order.
+    async fn accept_messages(&self, batch: &[(Message, Option<Charge>)])
+    -> Result<Vec<Acceptance>>;
     /// Claims up to `limit` messages due at `now` (queued, or sending with an expired
     /// lease): each is leased until `lease_until`, moved to `sending` and its
     /// `attempts` incremented (the value returned fences [`MessageStore::record_send`]).
@@ -319,7 +329,15 @@ pub trait MessageStore: Send + Sync {
     /// `message.sent` and applies status reports that arrived before the provider id
     /// was known. Failed: refunds the credits and publishes `message.failed`. Retry:
     /// releases the lease until `at`.
-    async fn record_send(&self, result: &SendResult, now: i64) -> Result<bool>;
+    async fn record_send(&self, result: &SendResult, now: i64) -> Result<bool> {
+        let mut recorded = self.record_sends(std::slice::from_ref(result), now).await?;
+        recorded
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no answer for a recorded send".into()))
+    }
+    /// [`MessageStore::record_send`] for many claims in one transaction; one answer per
+    /// result, in order.
+    async fn record_sends(&self, results: &[SendResult], now: i64) -> Result<Vec<bool>>;
     async fn get_message(&self, id: &str) -> Result<Option<Message>>;
     /// Newest first.
     async fn list_messages(&self, filter: &MessageFilter, page: &Page) -> Result<Vec<Message>>;

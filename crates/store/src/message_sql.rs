@@ -149,6 +149,106 @@ macro_rules! message_store_impl {
                 row.as_ref().map(message_from_row).transpose()
             }
 
+            /// Stores one message (and reserves its credits) inside the caller's
+            /// transaction. A message that is not stored leaves no trace: when its
+            /// credits were reserved before its key turned out to be taken, a savepoint
+            /// undoes the reservation.
+            async fn accept_in(
+                tx: &mut ::sqlx::Transaction<'static, $db>,
+                message: &::switchyard_core::message::Message,
+                charge: Option<&$crate::Charge>,
+            ) -> $crate::Result<$crate::Acceptance> {
+                use ::switchyard_core::credit::Reservation;
+                use ::switchyard_core::message::{Message, Status};
+                use $crate::Acceptance;
+                use $crate::message_sql::to_json;
+                use $crate::status_sql::StatusRow;
+                // Only a keyed message can lose a race after reserving.
+                let savepoint = charge.is_some() && message.idempotency_key.is_some();
+                let mut credits = 0;
+                if let Some(charge) = charge {
+                    let reservation = Self::reserve_in(
+                        &mut **tx,
+                        &charge.account,
+                        message.channel.as_str(),
+                        charge.credits,
+                        &message.id,
+                        message.created_at,
+                    )
+                    .await?;
+                    let short = match reservation {
+                        Reservation::Reserved { .. } => {
+                            credits = charge.credits;
+                            None
+                        }
+                        Reservation::Unmetered if !charge.required => None,
+                        Reservation::Unmetered => Some(0),
+                        Reservation::Insufficient { balance } => Some(balance),
+                    };
+                    if let Some(balance) = short {
+                        // A repeated request stays answered as such once the balance ran short.
+                        if let Some(key) = &message.idempotency_key
+                            && let Some(existing) = Self::message_by_key(&mut **tx, key).await?
+                        {
+                            return Ok(Acceptance::Existing(existing));
+                        }
+                        return Ok(Acceptance::Insufficient { balance });
+                    }
+                    if savepoint && credits > 0 {
+                        ::sqlx::query("SAVEPOINT keyed_accept").execute(&mut **tx).await?;
+                    }
+                }
+                let stored = Message {
+                    status: Status::Queued,
+                    credits,
+                    attempts: 0,
+                    ..message.clone()
+                };
+                let inserted: Option<String> = ::sqlx::query_scalar($crate::message_sql::INSERT_MESSAGE)
+                    .bind(&stored.id)
+                    .bind(stored.channel.as_str())
+                    .bind(stored.category.as_str())
+                    .bind(&stored.account)
+                    .bind(stored.status.as_str())
+                    .bind(stored.status.rank())
+                    .bind(&stored.provider)
+                    .bind(&stored.provider_message_id)
+                    .bind(::serde_json::to_string(&stored.recipients).expect("strings serialize"))
+                    .bind(&stored.subject)
+                    .bind(to_json(&stored.content))
+                    .bind(stored.metadata.as_ref().map(to_json))
+                    .bind(&stored.idempotency_key)
+                    .bind(&stored.request_digest)
+                    .bind(stored.credits)
+                    .bind(stored.attempts)
+                    .bind(stored.next_attempt_at)
+                    .bind(&stored.last_error)
+                    .bind(stored.created_at)
+                    .bind(stored.updated_at)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(|e| map_unique(e, "message"))?;
+                if inserted.is_none() {
+                    // Another request with this key was stored meanwhile: give back the
+                    // credits reserved above.
+                    if savepoint && credits > 0 {
+                        ::sqlx::query("ROLLBACK TO SAVEPOINT keyed_accept").execute(&mut **tx).await?;
+                        ::sqlx::query("RELEASE SAVEPOINT keyed_accept").execute(&mut **tx).await?;
+                    }
+                    let key = stored.idempotency_key.as_deref().unwrap_or_default();
+                    return match Self::message_by_key(&mut **tx, key).await? {
+                        Some(existing) => Ok(Acceptance::Existing(existing)),
+                        None => Err($crate::StoreError::Conflict("message idempotency key".into())),
+                    };
+                }
+                if savepoint && credits > 0 {
+                    ::sqlx::query("RELEASE SAVEPOINT keyed_accept").execute(&mut **tx).await?;
+                }
+                Self::insert_status_rows(&mut **tx, &[StatusRow::of(&stored.id, Status::Queued, stored.created_at)])
+                    .await?;
+                Ok(Acceptance::Accepted(stored))
+            }
+
             async fn insert_send_attempts(
                 conn: &mut <$db as ::sqlx::Database>::Connection,
                 message_id: &str,
@@ -189,99 +289,42 @@ macro_rules! message_store_impl {
 
         #[::async_trait::async_trait]
         impl $crate::MessageStore for $store {
-            async fn accept_message(
+            async fn accept_messages(
                 &self,
-                message: &::switchyard_core::message::Message,
-                charge: Option<&$crate::Charge>,
-            ) -> $crate::Result<$crate::Acceptance> {
-                use ::switchyard_core::credit::Reservation;
-                use ::switchyard_core::message::{Message, Status};
+                batch: &[(::switchyard_core::message::Message, Option<$crate::Charge>)],
+            ) -> $crate::Result<Vec<$crate::Acceptance>> {
                 use $crate::Acceptance;
-                use $crate::message_sql::to_json;
-                use $crate::status_sql::StatusRow;
-                if let Some(key) = &message.idempotency_key {
+                // Repeats of a stored key are answered without taking the write lock.
+                let mut answers: Vec<Option<Acceptance>> = vec![None; batch.len()];
+                {
                     let mut conn = self.reader().acquire().await?;
-                    if let Some(existing) = Self::message_by_key(&mut conn, key).await? {
-                        return Ok(Acceptance::Existing(existing));
+                    for (i, (message, _)) in batch.iter().enumerate() {
+                        if let Some(key) = &message.idempotency_key
+                            && let Some(existing) = Self::message_by_key(&mut conn, key).await?
+                        {
+                            answers[i] = Some(Acceptance::Existing(existing));
+                        }
                     }
+                }
+                if answers.iter().all(Option::is_some) {
+                    return Ok(answers.into_iter().flatten().collect());
                 }
                 // Every path writes first, so on SQLite the transaction holds the write
                 // lock from its first statement.
                 let mut tx = self.writer().begin().await?;
-                let mut credits = 0;
-                if let Some(charge) = charge {
-                    let reservation = Self::reserve_in(
-                        &mut *tx,
-                        &charge.account,
-                        message.channel.as_str(),
-                        charge.credits,
-                        &message.id,
-                        message.created_at,
-                    )
-                    .await?;
-                    let short = match reservation {
-                        Reservation::Reserved { .. } => {
-                            credits = charge.credits;
-                            None
-                        }
-                        Reservation::Unmetered if !charge.required => None,
-                        Reservation::Unmetered => Some(0),
-                        Reservation::Insufficient { balance } => Some(balance),
-                    };
-                    if let Some(balance) = short {
-                        // A repeated request stays answered as such once the balance ran short.
-                        if let Some(key) = &message.idempotency_key
-                            && let Some(existing) = Self::message_by_key(&mut *tx, key).await?
-                        {
-                            return Ok(Acceptance::Existing(existing));
-                        }
-                        return Ok(Acceptance::Insufficient { balance });
+                let mut accepted = false;
+                for (i, (message, charge)) in batch.iter().enumerate() {
+                    if answers[i].is_none() {
+                        let answer = Self::accept_in(&mut tx, message, charge.as_ref()).await?;
+                        accepted |= matches!(answer, Acceptance::Accepted(_));
+                        answers[i] = Some(answer);
                     }
                 }
-                let stored = Message {
-                    status: Status::Queued,
-                    credits,
-                    attempts: 0,
-                    ..message.clone()
-                };
-                let inserted: Option<String> = ::sqlx::query_scalar($crate::message_sql::INSERT_MESSAGE)
-                    .bind(&stored.id)
-                    .bind(stored.channel.as_str())
-                    .bind(stored.category.as_str())
-                    .bind(&stored.account)
-                    .bind(stored.status.as_str())
-                    .bind(stored.status.rank())
-                    .bind(&stored.provider)
-                    .bind(&stored.provider_message_id)
-                    .bind(::serde_json::to_string(&stored.recipients).expect("strings serialize"))
-                    .bind(&stored.subject)
-                    .bind(to_json(&stored.content))
-                    .bind(stored.metadata.as_ref().map(to_json))
-                    .bind(&stored.idempotency_key)
-                    .bind(&stored.request_digest)
-                    .bind(stored.credits)
-                    .bind(stored.attempts)
-                    .bind(stored.next_attempt_at)
-                    .bind(&stored.last_error)
-                    .bind(stored.created_at)
-                    .bind(stored.updated_at)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| map_unique(e, "message"))?;
-                if inserted.is_none() {
-                    // Another request with this key was stored meanwhile; dropping the
-                    // transaction gives back the credits reserved above.
-                    let key = stored.idempotency_key.as_deref().unwrap_or_default();
-                    return match Self::message_by_key(&mut *tx, key).await? {
-                        Some(existing) => Ok(Acceptance::Existing(existing)),
-                        None => Err($crate::StoreError::Conflict("message idempotency key".into())),
-                    };
-                }
-                Self::insert_status_rows(&mut *tx, &[StatusRow::of(&stored.id, Status::Queued, stored.created_at)])
-                    .await?;
                 tx.commit().await?;
-                self.jobs_enqueued();
-                Ok(Acceptance::Accepted(stored))
+                if accepted {
+                    self.jobs_enqueued();
+                }
+                Ok(answers.into_iter().flatten().collect())
             }
 
             async fn claim_messages(
@@ -315,78 +358,98 @@ macro_rules! message_store_impl {
                 Ok(claimed)
             }
 
-            async fn record_send(
+            async fn record_sends(
                 &self,
-                result: &::switchyard_core::message::SendResult,
+                results: &[::switchyard_core::message::SendResult],
                 now: i64,
-            ) -> $crate::Result<bool> {
+            ) -> $crate::Result<Vec<bool>> {
                 use ::switchyard_core::message::{SendOutcome, Status};
                 use $crate::message_sql::{message_event, to_json};
                 use $crate::status_sql::StatusRow;
-                let keep = result.keep_content.as_ref().map(to_json);
-                let (status, provider, reference, next_at, error, content) = match &result.outcome {
-                    SendOutcome::Sent { provider, provider_message_id } => {
-                        (Status::Sent, Some(provider.as_str()), provider_message_id.as_deref(), None, None, keep)
-                    }
-                    SendOutcome::Retry { at, error } => (Status::Sending, None, None, Some(*at), Some(error.as_str()), None),
-                    SendOutcome::Failed { reason } => (Status::Failed, None, None, None, Some(reason.as_str()), keep),
-                };
                 let mut tx = self.writer().begin().await?;
-                if let Some(reference) = reference {
-                    // Same lock order as status reports: the provider id, then the message row.
-                    Self::lock_provider_refs(&mut *tx, &[reference.to_string()]).await?;
+                // Same lock order as status reports: the provider ids (sorted), then the
+                // message rows.
+                let mut references: Vec<String> = results
+                    .iter()
+                    .filter_map(|r| match &r.outcome {
+                        SendOutcome::Sent { provider_message_id, .. } => provider_message_id.clone(),
+                        _ => None,
+                    })
+                    .collect();
+                references.sort();
+                references.dedup();
+                if !references.is_empty() {
+                    Self::lock_provider_refs(&mut *tx, &references).await?;
                 }
-                let sql = format!("{} RETURNING {}", $crate::message_sql::RECORD_SEND, $crate::message_sql::MESSAGE_COLUMNS);
-                let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
-                    .bind(&result.message_id)
-                    .bind(result.attempt)
-                    .bind(status.as_str())
-                    .bind(status.rank())
-                    .bind(provider)
-                    .bind(reference)
-                    .bind(next_at)
-                    .bind(error)
-                    .bind(content)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(row) = row else {
-                    return Ok(false);
-                };
-                let message = message_from_row(&row)?;
-                Self::insert_send_attempts(&mut *tx, &message.id, &result.tries).await?;
-                let commit_credits = match &result.outcome {
-                    SendOutcome::Retry { .. } => None,
-                    SendOutcome::Sent { .. } => {
-                        Self::insert_status_rows(&mut *tx, &[StatusRow::of(&message.id, Status::Sent, now)]).await?;
-                        let event = message_event(&message, Status::Sent, None, now);
-                        Self::insert_event_rows(&mut tx, &[event]).await?;
-                        if let Some(reference) = reference {
-                            Self::adopt_status_reports(&mut *tx, &message, reference, now).await?;
+                let mut recorded = Vec::with_capacity(results.len());
+                let mut events = Vec::new();
+                for result in results {
+                    let keep = result.keep_content.as_ref().map(to_json);
+                    let (status, provider, reference, next_at, error, content) = match &result.outcome {
+                        SendOutcome::Sent { provider, provider_message_id } => {
+                            (Status::Sent, Some(provider.as_str()), provider_message_id.as_deref(), None, None, keep)
                         }
-                        Some(true)
+                        SendOutcome::Retry { at, error } => (Status::Sending, None, None, Some(*at), Some(error.as_str()), None),
+                        SendOutcome::Failed { reason } => (Status::Failed, None, None, None, Some(reason.as_str()), keep),
+                    };
+                    let sql = format!("{} RETURNING {}", $crate::message_sql::RECORD_SEND, $crate::message_sql::MESSAGE_COLUMNS);
+                    let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                        .bind(&result.message_id)
+                        .bind(result.attempt)
+                        .bind(status.as_str())
+                        .bind(status.rank())
+                        .bind(provider)
+                        .bind(reference)
+                        .bind(next_at)
+                        .bind(error)
+                        .bind(content)
+                        .bind(now)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    // A claim that is no longer current changes nothing.
+                    let Some(row) = row else {
+                        recorded.push(false);
+                        continue;
+                    };
+                    recorded.push(true);
+                    let message = message_from_row(&row)?;
+                    Self::insert_send_attempts(&mut *tx, &message.id, &result.tries).await?;
+                    let commit_credits = match &result.outcome {
+                        SendOutcome::Retry { .. } => None,
+                        SendOutcome::Sent { .. } => {
+                            Self::insert_status_rows(&mut *tx, &[StatusRow::of(&message.id, Status::Sent, now)]).await?;
+                            events.push(message_event(&message, Status::Sent, None, now));
+                            if let Some(reference) = reference {
+                                Self::adopt_status_reports(&mut *tx, &message, reference, now).await?;
+                            }
+                            Some(true)
+                        }
+                        SendOutcome::Failed { reason } => {
+                            let row = StatusRow {
+                                detail: Some(reason),
+                                ..StatusRow::of(&message.id, Status::Failed, now)
+                            };
+                            Self::insert_status_rows(&mut *tx, &[row]).await?;
+                            events.push(message_event(&message, Status::Failed, Some(reason), now));
+                            Some(false)
+                        }
+                    };
+                    if let (Some(commit), Some(account)) = (commit_credits, &message.account)
+                        && message.credits > 0
+                    {
+                        let channel = message.channel.as_str();
+                        Self::settle_in(&mut *tx, account, channel, message.credits, &message.id, commit, now).await?;
                     }
-                    SendOutcome::Failed { reason } => {
-                        let row = StatusRow {
-                            detail: Some(reason),
-                            ..StatusRow::of(&message.id, Status::Failed, now)
-                        };
-                        Self::insert_status_rows(&mut *tx, &[row]).await?;
-                        let event = message_event(&message, Status::Failed, Some(reason), now);
-                        Self::insert_event_rows(&mut tx, &[event]).await?;
-                        Some(false)
-                    }
-                };
-                if let (Some(commit), Some(account)) = (commit_credits, &message.account)
-                    && message.credits > 0
-                {
-                    let channel = message.channel.as_str();
-                    Self::settle_in(&mut *tx, account, channel, message.credits, &message.id, commit, now).await?;
+                }
+                if !events.is_empty() {
+                    Self::insert_event_rows(&mut tx, &events).await?;
                 }
                 tx.commit().await?;
                 // Published events await processing; a retry changes when the queue is due.
-                self.jobs_enqueued();
-                Ok(true)
+                if recorded.contains(&true) {
+                    self.jobs_enqueued();
+                }
+                Ok(recorded)
             }
 
             async fn get_message(&self, id: &str) -> $crate::Result<Option<::switchyard_core::message::Message>> {

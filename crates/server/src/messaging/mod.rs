@@ -20,7 +20,8 @@ use switchyard_core::time::now_ms;
 use switchyard_providers::email::{EmailProvider, EmailProviderConfig};
 use switchyard_providers::sms::{SmsProvider, SmsProviderConfig};
 use switchyard_providers::{SendError, Sent};
-use switchyard_store::{Store, StoreError};
+use switchyard_store::batch::{BatchError, Batcher};
+use switchyard_store::{Acceptance, Backend, Charge, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::config::{Config, MessagesConfig};
@@ -76,6 +77,9 @@ struct Routes {
     sms: Vec<Route>,
 }
 
+/// Most messages stored, or outcomes recorded, in one transaction.
+const BATCH: usize = 256;
+
 /// How long a node uses the providers configured through the API before reading them
 /// again (changes made on this node apply at once).
 const PROVIDER_TTL: Duration = Duration::from_secs(5);
@@ -118,6 +122,9 @@ struct Inner {
     status_callback: Option<String>,
     email_from: Option<String>,
     sms_from: Option<String>,
+    /// Group commits of accepted messages and of send outcomes.
+    accepts: Batcher<(Message, Option<Charge>), Acceptance>,
+    records: Batcher<SendResult, bool>,
 }
 
 /// The sender, shared by the routes (defaults, providers) and the worker.
@@ -215,8 +222,43 @@ impl Messaging {
             email: vec![route(email_console, 0, "default", m)],
             sms: vec![route(sms_console, 0, "default", m)],
         };
+        // One writer on SQLite (a single connection writes), several on PostgreSQL.
+        let writers = match Backend::of(&config.database_url) {
+            Ok(Backend::Postgres) => 4,
+            _ => 1,
+        };
+        let accepts = {
+            let store = store.clone();
+            Batcher::start(
+                writers,
+                BATCH,
+                move |batch: Vec<(Message, Option<Charge>)>| {
+                    let store = store.clone();
+                    async move {
+                        store
+                            .accept_messages(&batch)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                },
+            )
+        };
+        let records = {
+            let store = store.clone();
+            Batcher::start(writers, BATCH, move |results: Vec<SendResult>| {
+                let store = store.clone();
+                async move {
+                    store
+                        .record_sends(&results, now_ms())
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            })
+        };
         let messaging = Self {
             inner: Arc::new(Inner {
+                accepts,
+                records,
                 store,
                 vault,
                 metrics,
@@ -246,6 +288,16 @@ impl Messaging {
             .callbacks
             .write()
             .unwrap_or_else(|e| e.into_inner()) = callbacks;
+    }
+
+    /// Stores a message and reserves its credits, in a transaction shared with other
+    /// messages accepted at the same moment (a group commit).
+    pub async fn accept(
+        &self,
+        message: Message,
+        charge: Option<Charge>,
+    ) -> Result<Acceptance, BatchError> {
+        self.inner.accepts.submit((message, charge)).await
     }
 
     /// The HTTP client providers are built with.
@@ -440,7 +492,7 @@ impl Messaging {
         };
         // A failed record leaves the claim to expire; the message is then sent again.
         for wait in [100, 500, 2000] {
-            match self.inner.store.record_send(&result, now_ms()).await {
+            match self.inner.records.submit(result.clone()).await {
                 Ok(true) => return,
                 Ok(false) => {
                     tracing::warn!(message_id = %message.id, "the claim on a message ended before its outcome was recorded");

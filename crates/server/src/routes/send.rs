@@ -513,11 +513,15 @@ async fn accept(
         created_at: now,
         updated_at: now,
     };
-    match state
-        .store
-        .accept_message(&message, charge.as_ref())
-        .await?
-    {
+    let acceptance = state
+        .messaging
+        .accept(message, charge.clone())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "storing a message failed");
+            ApiError::unavailable("the message could not be stored; retry")
+        })?;
+    match acceptance {
         Acceptance::Accepted(m) => {
             tracing::info!(message_id = %m.id, channel = channel.as_str(), recipients = m.recipients.len(), "message queued");
             Ok(queued(&m, false))

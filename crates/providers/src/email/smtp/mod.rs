@@ -248,6 +248,10 @@ impl EmailProvider for Smtp {
                         SendError::Transient(format!("timed out after {}s", self.timeout.as_secs()))
                     }
                     Failure::Smtp(e) => map_error(&e, self.timeout),
+                    Failure::Connect(e) => SendError::Transient(format!(
+                        "cannot connect to {}:{}: {e}",
+                        self.host, self.port
+                    )),
                 };
                 tracing::debug!(
                     provider = %self.name,

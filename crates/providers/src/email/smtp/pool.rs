@@ -21,6 +21,8 @@ use tokio::time::timeout;
 
 /// An idle connection older than this is closed rather than reused.
 const MAX_IDLE: Duration = Duration::from_secs(60);
+/// Idle connections younger than this are reused without a NOOP first.
+const TRUSTED_IDLE: Duration = Duration::from_secs(2);
 
 /// How to open a ready-to-send connection: TCP (or implicit TLS), greeting, EHLO,
 /// STARTTLS when required, AUTH when credentials are set.
@@ -34,25 +36,39 @@ pub(super) struct Connector {
 }
 
 impl Connector {
-    async fn connect(&self) -> Result<AsyncSmtpConnection, Error> {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
         let hello = ClientId::default();
-        let wrapper = match &self.tls {
-            Tls::Wrapper(parameters) => Some(parameters.clone()),
-            _ => None,
+        let mut conn = match &self.tls {
+            Tls::Wrapper(parameters) => AsyncSmtpConnection::connect_tokio1(
+                (self.host.as_str(), self.port),
+                Some(self.timeout),
+                &hello,
+                Some(parameters.clone()),
+                None,
+            )
+            .await
+            .map_err(Failure::Smtp)?,
+            _ => {
+                // Commands and replies are small writes: without TCP_NODELAY each one
+                // can wait for the peer's delayed ACK (tens of milliseconds).
+                let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+                    .await
+                    .map_err(Failure::Connect)?;
+                stream.set_nodelay(true).map_err(Failure::Connect)?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello)
+                    .await
+                    .map_err(Failure::Smtp)?
+            }
         };
-        let mut conn = AsyncSmtpConnection::connect_tokio1(
-            (self.host.as_str(), self.port),
-            Some(self.timeout),
-            &hello,
-            wrapper,
-            None,
-        )
-        .await?;
         if let Tls::Required(parameters) = &self.tls {
-            conn.starttls(parameters.clone(), &hello).await?;
+            conn.starttls(parameters.clone(), &hello)
+                .await
+                .map_err(Failure::Smtp)?;
         }
         if let Some(credentials) = &self.credentials {
-            conn.auth(DEFAULT_MECHANISMS, credentials).await?;
+            conn.auth(DEFAULT_MECHANISMS, credentials)
+                .await
+                .map_err(Failure::Smtp)?;
         }
         Ok(conn)
     }
@@ -61,6 +77,8 @@ impl Connector {
 /// Why a send through the pool failed.
 pub(super) enum Failure {
     Smtp(Error),
+    /// The TCP connection could not be opened.
+    Connect(std::io::Error),
     TimedOut,
 }
 
@@ -87,8 +105,7 @@ impl Pool {
             Some(conn) => conn,
             None => timeout(self.connector.timeout, self.connector.connect())
                 .await
-                .map_err(|_| Failure::TimedOut)?
-                .map_err(Failure::Smtp)?,
+                .map_err(|_| Failure::TimedOut)??,
         };
         match timeout(self.connector.timeout, conn.send(envelope, message)).await {
             Ok(Ok(response)) => {
@@ -107,8 +124,14 @@ impl Pool {
     async fn reuse(&self) -> Option<AsyncSmtpConnection> {
         loop {
             let (mut conn, since) = self.lock().pop()?;
-            if since.elapsed() > MAX_IDLE {
+            let idle = since.elapsed();
+            if idle > MAX_IDLE {
                 continue;
+            }
+            // A connection used moments ago is taken as it is; one idle for longer is
+            // checked first, as the relay may have closed it.
+            if idle < TRUSTED_IDLE {
+                return Some(conn);
             }
             if let Ok(true) = timeout(self.connector.timeout, conn.test_connected()).await {
                 return Some(conn);

@@ -11,8 +11,10 @@ pub(super) async fn kill_9_while_delivering_loses_no_delivery(backend: Backend) 
     let dir = scratch_dir();
     let client = reqwest::Client::new();
     let receiver = Receiver::start().await;
-    receiver.slow_down(Duration::from_millis(20));
-    let mut first = ChildHub::start(&dir, &config);
+    // At most 4 deliveries of 50 ms at once: about 80/s, so the hub is killed mid-way.
+    receiver.slow_down(Duration::from_millis(50));
+    let env = [("SWITCHYARD_DELIVERY__ENDPOINT_CONCURRENCY", "4")];
+    let mut first = ChildHub::start_with(&dir, &config, &env);
     let r = client
         .post(first.url("/v1/endpoints"))
         .bearer_auth(&first.key)
@@ -44,7 +46,7 @@ pub(super) async fn kill_9_while_delivering_loses_no_delivery(backend: Backend) 
         "the hub was killed before delivering everything"
     );
 
-    let second = ChildHub::start(&dir, &config);
+    let second = ChildHub::start_with(&dir, &config, &env);
     let deadline = Instant::now() + Duration::from_secs(40);
     let mut settled = false;
     loop {

@@ -20,7 +20,7 @@ pub(super) async fn kill_9_while_sending_loses_no_message(backend: Backend) {
         .respond_with(
             ResponseTemplate::new(202)
                 .insert_header("x-message-id", "sg-crash")
-                .set_delay(Duration::from_millis(20)),
+                .set_delay(Duration::from_millis(50)),
         )
         .mount(&provider)
         .await;
