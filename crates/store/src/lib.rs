@@ -33,6 +33,7 @@ mod provider_sql;
 pub mod queue;
 pub mod sqlite;
 mod status_sql;
+mod template_sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vault;
@@ -347,7 +348,10 @@ pub trait MessageStore: Send + Sync {
     async fn message_attempts(&self, id: &str) -> Result<Vec<SendAttempt>>;
     /// The earliest time a message becomes claimable, if any is waiting.
     async fn next_message_due(&self) -> Result<Option<i64>>;
+}
 
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
     /// Creates or replaces a template; `true` when it was created.
     async fn put_template(&self, template: &Template) -> Result<bool>;
     async fn get_template(&self, name: &str) -> Result<Option<Template>>;
@@ -375,6 +379,7 @@ pub trait Store:
     + CreditStore
     + MessageStore
     + ProviderStore
+    + TemplateStore
     + JobQueue
     + Admin
     + std::fmt::Debug
@@ -389,6 +394,7 @@ impl<
         + CreditStore
         + MessageStore
         + ProviderStore
+        + TemplateStore
         + JobQueue
         + Admin
         + std::fmt::Debug,

@@ -1,4 +1,4 @@
-//! Messages, their send attempts, and templates: SQL shared by both backends (see
+//! Messages and their send attempts: SQL shared by both backends (see
 //! `common.rs` for the pattern). Each backend provides `CLAIM_MESSAGES` (on PostgreSQL,
 //! rows another node is claiming are skipped). Status history and provider reports are
 //! in `status_sql.rs`.
@@ -165,6 +165,9 @@ macro_rules! message_store_impl {
                 use $crate::status_sql::StatusRow;
                 // Only a keyed message can lose a race after reserving.
                 let savepoint = charge.is_some() && message.idempotency_key.is_some();
+                if savepoint {
+                    ::sqlx::query("SAVEPOINT keyed_accept").execute(&mut **tx).await?;
+                }
                 let mut credits = 0;
                 if let Some(charge) = charge {
                     let reservation = Self::reserve_in(
@@ -186,6 +189,9 @@ macro_rules! message_store_impl {
                         Reservation::Insufficient { balance } => Some(balance),
                     };
                     if let Some(balance) = short {
+                        if savepoint {
+                            ::sqlx::query("RELEASE SAVEPOINT keyed_accept").execute(&mut **tx).await?;
+                        }
                         // A repeated request stays answered as such once the balance ran short.
                         if let Some(key) = &message.idempotency_key
                             && let Some(existing) = Self::message_by_key(&mut **tx, key).await?
@@ -193,9 +199,6 @@ macro_rules! message_store_impl {
                             return Ok(Acceptance::Existing(existing));
                         }
                         return Ok(Acceptance::Insufficient { balance });
-                    }
-                    if savepoint && credits > 0 {
-                        ::sqlx::query("SAVEPOINT keyed_accept").execute(&mut **tx).await?;
                     }
                 }
                 let stored = Message {
@@ -231,7 +234,7 @@ macro_rules! message_store_impl {
                 if inserted.is_none() {
                     // Another request with this key was stored meanwhile: give back the
                     // credits reserved above.
-                    if savepoint && credits > 0 {
+                    if savepoint {
                         ::sqlx::query("ROLLBACK TO SAVEPOINT keyed_accept").execute(&mut **tx).await?;
                         ::sqlx::query("RELEASE SAVEPOINT keyed_accept").execute(&mut **tx).await?;
                     }
@@ -241,7 +244,7 @@ macro_rules! message_store_impl {
                         None => Err($crate::StoreError::Conflict("message idempotency key".into())),
                     };
                 }
-                if savepoint && credits > 0 {
+                if savepoint {
                     ::sqlx::query("RELEASE SAVEPOINT keyed_accept").execute(&mut **tx).await?;
                 }
                 Self::insert_status_rows(&mut **tx, &[StatusRow::of(&stored.id, Status::Queued, stored.created_at)])
@@ -526,66 +529,6 @@ macro_rules! message_store_impl {
 
             async fn next_message_due(&self) -> $crate::Result<Option<i64>> {
                 Ok(::sqlx::query_scalar($crate::message_sql::NEXT_DUE).fetch_one(self.reader()).await?)
-            }
-
-            async fn put_template(&self, t: &::switchyard_core::message::Template) -> $crate::Result<bool> {
-                let mut tx = self.writer().begin().await?;
-                let created = ::sqlx::query(
-                    "INSERT INTO templates (name, subject, html, text, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(&t.name)
-                .bind(&t.subject)
-                .bind(&t.html)
-                .bind(&t.text)
-                .bind(t.created_at)
-                .bind(t.updated_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if !created {
-                    ::sqlx::query("UPDATE templates SET subject = $2, html = $3, text = $4, updated_at = $5 WHERE name = $1")
-                        .bind(&t.name)
-                        .bind(&t.subject)
-                        .bind(&t.html)
-                        .bind(&t.text)
-                        .bind(t.updated_at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(created)
-            }
-
-            async fn get_template(&self, name: &str) -> $crate::Result<Option<::switchyard_core::message::Template>> {
-                let row = ::sqlx::query(
-                    "SELECT name, subject, html, text, created_at, updated_at FROM templates WHERE name = $1",
-                )
-                .bind(name)
-                .fetch_optional(self.reader())
-                .await?;
-                row.as_ref().map(template_from_row).transpose()
-            }
-
-            async fn list_templates(&self, page: &$crate::Page) -> $crate::Result<Vec<::switchyard_core::message::Template>> {
-                let rows = ::sqlx::query(
-                    "SELECT name, subject, html, text, created_at, updated_at FROM templates
-                     WHERE ($1 IS NULL OR name > $1) ORDER BY name LIMIT $2",
-                )
-                .bind(page.cursor.as_deref())
-                .bind(i64::from(page.limit))
-                .fetch_all(self.reader())
-                .await?;
-                rows.iter().map(template_from_row).collect()
-            }
-
-            async fn delete_template(&self, name: &str) -> $crate::Result<bool> {
-                let done = ::sqlx::query("DELETE FROM templates WHERE name = $1")
-                    .bind(name)
-                    .execute(self.writer())
-                    .await?;
-                Ok(done.rows_affected() == 1)
             }
         }
     };

@@ -201,6 +201,7 @@ crate::credit_sql::credit_store_impl!(SqliteStore, Sqlite);
 crate::message_sql::message_store_impl!(SqliteStore, Sqlite);
 crate::status_sql::status_store_impl!(SqliteStore, Sqlite);
 crate::provider_sql::provider_store_impl!(SqliteStore, Sqlite);
+crate::template_sql::template_store_impl!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl Admin for SqliteStore {

@@ -23,8 +23,12 @@ use tokio::sync::watch;
 mod credits;
 #[path = "conformance/events.rs"]
 mod events;
+#[path = "conformance/message_log.rs"]
+mod message_log;
 #[path = "conformance/messages.rs"]
 mod messages;
+#[path = "conformance/templates.rs"]
+mod templates;
 
 conformance!(
     migrations_are_recorded_and_idempotent,

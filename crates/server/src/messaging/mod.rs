@@ -7,7 +7,12 @@
 
 mod breaker;
 pub mod content;
+mod providers;
 pub mod template;
+
+pub(crate) use providers::build_provider;
+use providers::{Provider, Route, Routes, route};
+pub use providers::{ProviderInfo, provider_secret_id};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -17,86 +22,17 @@ use rand::Rng as _;
 use switchyard_core::message::{Channel, Message, SendAttempt, SendOutcome, SendResult};
 use switchyard_core::metrics::Metrics;
 use switchyard_core::time::now_ms;
-use switchyard_providers::email::{EmailProvider, EmailProviderConfig};
-use switchyard_providers::sms::{SmsProvider, SmsProviderConfig};
-use switchyard_providers::{SendError, Sent};
+use switchyard_providers::SendError;
 use switchyard_store::batch::{BatchError, Batcher};
 use switchyard_store::{Acceptance, Backend, Charge, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::config::{Config, MessagesConfig};
-use breaker::Breaker;
 use content::Payload;
 use switchyard_store::vault::Vault;
 
-/// One configured provider of either channel.
-#[derive(Debug, Clone)]
-pub(crate) enum Provider {
-    Email(Arc<dyn EmailProvider>),
-    Sms(Arc<dyn SmsProvider>),
-}
-
-impl Provider {
-    fn name(&self) -> &str {
-        match self {
-            Provider::Email(p) => p.name(),
-            Provider::Sms(p) => p.name(),
-        }
-    }
-
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Provider::Email(p) => p.kind(),
-            Provider::Sms(p) => p.kind(),
-        }
-    }
-
-    async fn send(&self, payload: &Payload) -> Result<Sent, SendError> {
-        match (self, payload) {
-            (Provider::Email(p), Payload::Email(e)) => p.send(e).await,
-            (Provider::Sms(p), Payload::Sms(s)) => p.send(s).await,
-            _ => Err(SendError::NotSupported("wrong channel".into())),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Route {
-    provider: Provider,
-    breaker: Arc<Breaker>,
-    /// `config` (the configuration file) or `api`.
-    origin: &'static str,
-    kind: &'static str,
-    priority: i64,
-}
-
-/// The providers of both channels, in the order they are tried.
-#[derive(Debug, Default)]
-struct Routes {
-    email: Vec<Route>,
-    sms: Vec<Route>,
-}
-
 /// Most messages stored, or outcomes recorded, in one transaction.
 const BATCH: usize = 256;
-
-/// How long a node uses the providers configured through the API before reading them
-/// again (changes made on this node apply at once).
-const PROVIDER_TTL: Duration = Duration::from_secs(5);
-
-/// Public view of a configured provider, for listings.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct ProviderInfo {
-    pub channel: &'static str,
-    pub name: String,
-    pub kind: &'static str,
-    /// Lower is tried first.
-    pub priority: i64,
-    /// `config` (the configuration file), `api` (`PUT /v1/providers/…`) or `default`.
-    pub origin: &'static str,
-    /// Whether its circuit breaker is open (the provider is being skipped).
-    pub breaker_open: bool,
-}
 
 #[derive(Debug)]
 struct Inner {
@@ -131,48 +67,6 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Messaging {
     inner: Arc<Inner>,
-}
-
-/// The vault record holding the settings of a provider configured through the API.
-pub fn provider_secret_id(channel: Channel, name: &str) -> String {
-    format!("provider:{}:{name}", channel.as_str())
-}
-
-fn route(provider: Provider, priority: i64, origin: &'static str, m: &MessagesConfig) -> Route {
-    Route {
-        kind: provider.kind(),
-        provider,
-        breaker: Arc::new(Breaker::new(m.breaker_failures, m.breaker_cooldown.0)),
-        origin,
-        priority,
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Builds a provider from its settings (`kind` plus the kind's fields) as given in the
-/// configuration file or through the API.
-pub(crate) fn build_provider(
-    channel: Channel,
-    settings: &serde_json::Value,
-    http: &reqwest::Client,
-) -> Result<(Provider, i64), String> {
-    match channel {
-        Channel::Email => {
-            let c: EmailProviderConfig =
-                serde_json::from_value(settings.clone()).map_err(|e| e.to_string())?;
-            let p = c.build(http).map_err(|e| e.to_string())?;
-            Ok((Provider::Email(p), c.priority()))
-        }
-        Channel::Sms => {
-            let c: SmsProviderConfig =
-                serde_json::from_value(settings.clone()).map_err(|e| e.to_string())?;
-            let p = c.build(http).map_err(|e| e.to_string())?;
-            Ok((Provider::Sms(p), c.priority()))
-        }
-    }
 }
 
 impl Messaging {
@@ -303,151 +197,6 @@ impl Messaging {
     /// The HTTP client providers are built with.
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
-    }
-
-    /// Whether the configuration file defines a provider of this name on the channel.
-    pub fn is_configured(&self, channel: Channel, name: &str) -> bool {
-        let routes = match channel {
-            Channel::Email => &self.inner.configured.email,
-            Channel::Sms => &self.inner.configured.sms,
-        };
-        routes.iter().any(|r| r.provider.name() == name)
-    }
-
-    /// Makes the next use read the API providers again (after a change on this node).
-    pub fn invalidate(&self) {
-        *lock(&self.inner.refreshed) = None;
-    }
-
-    /// Puts the configured and the API providers together, by priority (configured
-    /// first on a tie); a channel with none gets the console.
-    fn combine(&self, api: Vec<(Channel, Route)>) {
-        let inner = &self.inner;
-        let mut routes = Routes {
-            email: inner.configured.email.clone(),
-            sms: inner.configured.sms.clone(),
-        };
-        for (channel, r) in api {
-            match channel {
-                Channel::Email => routes.email.push(r),
-                Channel::Sms => routes.sms.push(r),
-            }
-        }
-        for (list, fallback) in [
-            (&mut routes.email, &inner.fallback.email),
-            (&mut routes.sms, &inner.fallback.sms),
-        ] {
-            list.sort_by_key(|r| r.priority);
-            if list.is_empty() {
-                list.extend(fallback.iter().cloned());
-            }
-        }
-        *inner.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routes);
-    }
-
-    /// The providers in use, reading the API providers again when they are older than
-    /// [`PROVIDER_TTL`].
-    async fn routes(&self) -> Arc<Routes> {
-        let inner = &self.inner;
-        let fresh = |at: Option<Instant>| at.is_some_and(|t| t.elapsed() < PROVIDER_TTL);
-        if !fresh(*lock(&inner.refreshed)) {
-            let _one = inner.reloading.lock().await;
-            if !fresh(*lock(&inner.refreshed)) {
-                match self.load_api_providers().await {
-                    Ok(api) => self.combine(api),
-                    Err(e) => {
-                        tracing::error!(error = %e, "reading the providers configured through the API failed")
-                    }
-                }
-                *lock(&inner.refreshed) = Some(Instant::now());
-            }
-        }
-        inner
-            .current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    async fn load_api_providers(&self) -> Result<Vec<(Channel, Route)>, String> {
-        let inner = &self.inner;
-        let records = inner
-            .store
-            .list_providers()
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        let mut keep = HashMap::new();
-        for r in records {
-            let key = provider_secret_id(r.channel, &r.name);
-            let cached = lock(&inner.built).get(&key).cloned();
-            let route = match cached {
-                Some((version, route)) if version == r.updated_at => route,
-                _ => {
-                    let Some(sealed) = inner.vault.get(&key).await.map_err(|e| e.to_string())?
-                    else {
-                        tracing::warn!(provider = %r.name, "provider settings missing from the vault; skipped");
-                        continue;
-                    };
-                    let settings: serde_json::Value = match serde_json::from_slice(sealed.expose())
-                    {
-                        Ok(v) => v,
-                        Err(e) => {
-                            tracing::error!(provider = %r.name, error = %e, "stored provider settings unreadable; skipped");
-                            continue;
-                        }
-                    };
-                    match build_provider(r.channel, &settings, &inner.http) {
-                        Ok((provider, priority)) => route(provider, priority, "api", &inner.config),
-                        Err(e) => {
-                            tracing::error!(provider = %r.name, error = %e, "stored provider cannot be built; skipped");
-                            continue;
-                        }
-                    }
-                }
-            };
-            keep.insert(key, (r.updated_at, route.clone()));
-            out.push((r.channel, route));
-        }
-        *lock(&inner.built) = keep;
-        Ok(out)
-    }
-
-    /// The sender of an email that names none: `email.from`, else the first
-    /// provider's `from`.
-    pub async fn default_email_from(&self) -> Option<String> {
-        if let Some(from) = &self.inner.email_from {
-            return Some(from.clone());
-        }
-        self.routes()
-            .await
-            .email
-            .iter()
-            .find_map(|r| match &r.provider {
-                Provider::Email(p) => p.default_from().map(str::to_string),
-                Provider::Sms(_) => None,
-            })
-    }
-
-    /// The configured and API providers of both channels, in the order they are tried.
-    pub async fn providers(&self) -> Vec<ProviderInfo> {
-        let routes = self.routes().await;
-        let list = |channel: &'static str, routes: &[Route]| {
-            routes
-                .iter()
-                .map(|r| ProviderInfo {
-                    channel,
-                    name: r.provider.name().to_string(),
-                    kind: r.kind,
-                    priority: r.priority,
-                    origin: r.origin,
-                    breaker_open: r.breaker.is_open(),
-                })
-                .collect::<Vec<_>>()
-        };
-        let mut all = list("email", &routes.email);
-        all.extend(list("sms", &routes.sms));
-        all
     }
 
     /// Claims and sends due messages until `shutdown` turns true, then lets the ones in

@@ -4,10 +4,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use switchyard_core::event::{Event, EventFilter, NewEvent};
+use serde_json::json;
 use switchyard_core::message::{
-    Category, Channel, Message, SendAttempt, SendOutcome, SendResult, Status, StatusEntry, Template,
+    Category, Channel, Message, SendAttempt, SendOutcome, SendResult, Status, StatusEntry,
 };
 use switchyard_core::new_id;
 use switchyard_core::time::now_ms;
@@ -20,17 +19,11 @@ conformance!(
     concurrent_accepts_take_exactly_the_balance,
     claims_are_leased_and_outcomes_fenced,
     concurrent_claimers_never_share_a_message,
-    status_reports_only_raise_and_wait_for_their_message,
-    reports_racing_their_send_are_never_lost,
-    outcomes_are_published_as_events,
-    messages_filter_and_paginate,
-    templates_roundtrip,
-    providers_roundtrip,
 );
 
-const LEASE: i64 = 60_000;
+pub(crate) const LEASE: i64 = 60_000;
 
-fn message(channel: Channel, account: Option<&str>, key: Option<&str>) -> Message {
+pub(crate) fn message(channel: Channel, account: Option<&str>, key: Option<&str>) -> Message {
     let now = now_ms();
     Message {
         id: new_id("msg"),
@@ -55,7 +48,7 @@ fn message(channel: Channel, account: Option<&str>, key: Option<&str>) -> Messag
     }
 }
 
-fn charge(account: &str, credits: i64, required: bool) -> Charge {
+pub(crate) fn charge(account: &str, credits: i64, required: bool) -> Charge {
     Charge {
         account: account.into(),
         credits,
@@ -63,14 +56,14 @@ fn charge(account: &str, credits: i64, required: bool) -> Charge {
     }
 }
 
-fn page(limit: u32) -> Page {
+pub(crate) fn page(limit: u32) -> Page {
     Page {
         limit,
         cursor: None,
     }
 }
 
-async fn accept(store: &dyn Store, m: &Message, charge: Option<&Charge>) -> Message {
+pub(crate) async fn accept(store: &dyn Store, m: &Message, charge: Option<&Charge>) -> Message {
     match store.accept_message(m, charge).await.unwrap() {
         Acceptance::Accepted(stored) => stored,
         other => panic!("expected acceptance, got {other:?}"),
@@ -78,13 +71,13 @@ async fn accept(store: &dyn Store, m: &Message, charge: Option<&Charge>) -> Mess
 }
 
 /// Claims every due message; returns them by id.
-async fn claim_all(store: &dyn Store, now: i64) -> Vec<Message> {
+pub(crate) async fn claim_all(store: &dyn Store, now: i64) -> Vec<Message> {
     let mut claimed = store.claim_messages(100, now, now + LEASE).await.unwrap();
     claimed.sort_by(|a, b| a.id.cmp(&b.id));
     claimed
 }
 
-fn attempt(outcome: &str, error: Option<&str>) -> SendAttempt {
+pub(crate) fn attempt(outcome: &str, error: Option<&str>) -> SendAttempt {
     SendAttempt {
         provider: "primary".into(),
         at: now_ms(),
@@ -94,7 +87,7 @@ fn attempt(outcome: &str, error: Option<&str>) -> SendAttempt {
     }
 }
 
-fn sent(m: &Message, provider_message_id: &str) -> SendResult {
+pub(crate) fn sent(m: &Message, provider_message_id: &str) -> SendResult {
     SendResult {
         message_id: m.id.clone(),
         attempt: m.attempts,
@@ -107,7 +100,7 @@ fn sent(m: &Message, provider_message_id: &str) -> SendResult {
     }
 }
 
-fn failed(m: &Message, reason: &str) -> SendResult {
+pub(crate) fn failed(m: &Message, reason: &str) -> SendResult {
     SendResult {
         message_id: m.id.clone(),
         attempt: m.attempts,
@@ -119,7 +112,7 @@ fn failed(m: &Message, reason: &str) -> SendResult {
     }
 }
 
-async fn ledger_sum(store: &dyn Store, account: &str, channel: &str) -> i64 {
+pub(crate) async fn ledger_sum(store: &dyn Store, account: &str, channel: &str) -> i64 {
     let ledger = store.credit_ledger(account, &page(10_000)).await.unwrap();
     ledger
         .iter()
@@ -128,12 +121,12 @@ async fn ledger_sum(store: &dyn Store, account: &str, channel: &str) -> i64 {
         .sum()
 }
 
-async fn statuses(store: &dyn Store, id: &str) -> Vec<Status> {
+pub(crate) async fn statuses(store: &dyn Store, id: &str) -> Vec<Status> {
     let history = store.message_history(id).await.unwrap();
     history.iter().map(|e| e.status).collect()
 }
 
-async fn status_of(store: &dyn Store, id: &str) -> Status {
+pub(crate) async fn status_of(store: &dyn Store, id: &str) -> Status {
     store.get_message(id).await.unwrap().unwrap().status
 }
 
@@ -542,432 +535,4 @@ async fn concurrent_claimers_never_share_a_message(db: &TestDb) {
     let distinct: HashSet<&String> = all.iter().collect();
     assert_eq!(all.len(), total, "each message claimed once");
     assert_eq!(distinct.len(), total);
-}
-
-fn report(kind: &str, event_type: &str, payload: &[u8]) -> NewEvent {
-    let id = new_id("evt");
-    NewEvent {
-        dedupe_key: Some(id.clone()),
-        id,
-        source_id: Some(format!("src_{kind}")),
-        source_kind: Some(kind.into()),
-        provider_type: Some(event_type.into()),
-        event_type: event_type.into(),
-        payload: payload.to_vec(),
-        headers: "{}".into(),
-        received_at: now_ms(),
-    }
-}
-
-async fn deliver_reports(store: &dyn Store, reports: &[NewEvent]) {
-    store.insert_events(reports).await.unwrap();
-    while store.process_received(100, now_ms()).await.unwrap() > 0 {}
-}
-
-async fn status_reports_only_raise_and_wait_for_their_message(db: &TestDb) {
-    let store = db.store().await;
-    let a = accept(store.as_ref(), &message(Channel::Email, None, None), None).await;
-    let b = accept(store.as_ref(), &message(Channel::Sms, None, None), None).await;
-    let c = accept(store.as_ref(), &message(Channel::Email, None, None), None).await;
-    let claimed = claim_all(store.as_ref(), now_ms()).await;
-    let current = |m: &Message| claimed.iter().find(|x| x.id == m.id).unwrap().clone();
-    for (m, reference) in [(&a, "sg-a"), (&c, "sg-c")] {
-        assert!(
-            store
-                .record_send(&sent(&current(m), reference), now_ms())
-                .await
-                .unwrap()
-        );
-    }
-
-    // Delivered, then a late `sent`: recorded, but the message stays delivered. A
-    // status event of a provider the hub does not send through changes nothing.
-    let delivered = report(
-        "sendgrid",
-        "message.delivered",
-        br#"{"sg_message_id":"sg-a.filter0001.16648.5515E0B88.0","event":"delivered"}"#,
-    );
-    let foreign = report(
-        "stripe",
-        "message.delivered",
-        br#"{"sg_message_id":"sg-c"}"#,
-    );
-    deliver_reports(store.as_ref(), &[delivered.clone(), foreign]).await;
-    assert_eq!(status_of(store.as_ref(), &a.id).await, Status::Delivered);
-    assert_eq!(status_of(store.as_ref(), &c.id).await, Status::Sent);
-    let late = report(
-        "sendgrid",
-        "message.sent",
-        br#"{"sg_message_id":"sg-a.filter0002","event":"processed"}"#,
-    );
-    deliver_reports(store.as_ref(), std::slice::from_ref(&late)).await;
-    assert_eq!(status_of(store.as_ref(), &a.id).await, Status::Delivered);
-    let history = store.message_history(&a.id).await.unwrap();
-    assert_eq!(
-        history.iter().map(|e| e.status).collect::<Vec<_>>(),
-        [
-            Status::Queued,
-            Status::Sending,
-            Status::Sent,
-            Status::Delivered,
-            Status::Sent
-        ]
-    );
-    assert_eq!(history[3].event_id.as_deref(), Some(delivered.id.as_str()));
-    assert_eq!(history[3].at, delivered.received_at);
-    assert_eq!(history[4].event_id.as_deref(), Some(late.id.as_str()));
-
-    // A report that arrives before the send is recorded waits for its message.
-    let early = report(
-        "twilio",
-        "message.delivered",
-        b"MessageSid=SM-b&MessageStatus=delivered",
-    );
-    deliver_reports(store.as_ref(), std::slice::from_ref(&early)).await;
-    assert_eq!(status_of(store.as_ref(), &b.id).await, Status::Sending);
-    assert_eq!(
-        statuses(store.as_ref(), &b.id).await,
-        [Status::Queued, Status::Sending]
-    );
-    assert!(
-        store
-            .record_send(&sent(&current(&b), "SM-b"), now_ms())
-            .await
-            .unwrap()
-    );
-    assert_eq!(status_of(store.as_ref(), &b.id).await, Status::Delivered);
-    let history = store.message_history(&b.id).await.unwrap();
-    let adopted = history
-        .iter()
-        .find(|e| e.event_id.as_deref() == Some(early.id.as_str()))
-        .expect("the early report is in the history");
-    assert_eq!(adopted.status, Status::Delivered);
-    assert!(history.iter().any(|e| e.status == Status::Sent));
-
-    // A later, higher report still moves it on.
-    let opened = report("twilio", "message.read", b"MessageSid=SM-b");
-    deliver_reports(store.as_ref(), &[opened]).await;
-    assert_eq!(status_of(store.as_ref(), &b.id).await, Status::Opened);
-}
-
-/// Sends being recorded while reports naming them are processed (on other nodes): every
-/// report ends up applied to its message, whichever commits first.
-async fn reports_racing_their_send_are_never_lost(db: &TestDb) {
-    let store = db.store().await;
-    let total = 30;
-    for _ in 0..total {
-        accept(store.as_ref(), &message(Channel::Sms, None, None), None).await;
-    }
-    let claimed = claim_all(store.as_ref(), now_ms()).await;
-    assert_eq!(claimed.len(), total);
-    let sender = db.store().await;
-    let processor = db.store().await;
-    let mut tasks = Vec::new();
-    for (i, m) in claimed.iter().enumerate() {
-        let reference = format!("SM-race-{i}");
-        let (sender, m, r) = (sender.clone(), m.clone(), reference.clone());
-        tasks.push(tokio::spawn(async move {
-            assert!(sender.record_send(&sent(&m, &r), now_ms()).await.unwrap());
-        }));
-        let processor = processor.clone();
-        tasks.push(tokio::spawn(async move {
-            let body = format!("MessageSid={reference}&MessageStatus=delivered");
-            let event = report("twilio", "message.delivered", body.as_bytes());
-            processor.insert_events(&[event]).await.unwrap();
-            processor.process_received(100, now_ms()).await.unwrap();
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    while store.process_received(100, now_ms()).await.unwrap() > 0 {}
-    for m in &claimed {
-        assert_eq!(
-            status_of(store.as_ref(), &m.id).await,
-            Status::Delivered,
-            "{}",
-            m.id
-        );
-    }
-}
-
-async fn published(store: &dyn Store, event_type: &str) -> Vec<Event> {
-    let filter = EventFilter {
-        event_type: Some(event_type.into()),
-        ..EventFilter::default()
-    };
-    store.list_events(&filter, &page(10)).await.unwrap()
-}
-
-async fn outcomes_are_published_as_events(db: &TestDb) {
-    let store = db.store().await;
-    let a = accept(
-        store.as_ref(),
-        &message(Channel::Email, Some("acme"), None),
-        None,
-    )
-    .await;
-    let b = accept(
-        store.as_ref(),
-        &message(Channel::Sms, Some("acme"), None),
-        None,
-    )
-    .await;
-    let claimed = claim_all(store.as_ref(), now_ms()).await;
-    let current = |m: &Message| claimed.iter().find(|x| x.id == m.id).unwrap().clone();
-    store
-        .record_send(&sent(&current(&a), "pm-a"), now_ms())
-        .await
-        .unwrap();
-    store
-        .record_send(&failed(&current(&b), "invalid number"), now_ms())
-        .await
-        .unwrap();
-
-    let sent_events = published(store.as_ref(), "message.sent").await;
-    assert_eq!(sent_events.len(), 1);
-    let event = &sent_events[0];
-    assert_eq!(
-        (event.source_id.as_deref(), event.state.as_str()),
-        (Some("app"), "received"),
-        "published as the hub's own event, awaiting delivery"
-    );
-    let payload: Value = serde_json::from_slice(&event.payload).unwrap();
-    assert_eq!(payload["message_id"], a.id.as_str());
-    assert_eq!(payload["status"], "sent");
-    assert_eq!(payload["provider_message_id"], "pm-a");
-    assert_eq!(payload["metadata"], json!({"order": 42}));
-
-    let failed_events = published(store.as_ref(), "message.failed").await;
-    assert_eq!(failed_events.len(), 1);
-    let payload: Value = serde_json::from_slice(&failed_events[0].payload).unwrap();
-    assert_eq!(payload["message_id"], b.id.as_str());
-    assert_eq!(payload["detail"], "invalid number");
-
-    // Processing them does not mistake them for provider reports.
-    while store.process_received(100, now_ms()).await.unwrap() > 0 {}
-    assert_eq!(status_of(store.as_ref(), &a.id).await, Status::Sent);
-    assert_eq!(
-        statuses(store.as_ref(), &a.id).await,
-        [Status::Queued, Status::Sending, Status::Sent]
-    );
-}
-
-async fn messages_filter_and_paginate(db: &TestDb) {
-    let store = db.store().await;
-    let t0 = now_ms();
-    let specs = [
-        (Channel::Email, "acme"),
-        (Channel::Sms, "acme"),
-        (Channel::Email, "beta"),
-        (Channel::Sms, "beta"),
-        (Channel::Email, "acme"),
-    ];
-    let mut ids = Vec::new();
-    for (i, (channel, account)) in specs.into_iter().enumerate() {
-        let m = Message {
-            created_at: t0 + i as i64 * 10,
-            ..message(channel, Some(account), None)
-        };
-        ids.push(accept(store.as_ref(), &m, None).await.id);
-    }
-    let claimed = claim_all(store.as_ref(), now_ms()).await;
-    let third = claimed.iter().find(|m| m.id == ids[2]).unwrap();
-    store
-        .record_send(&failed(third, "bad address"), now_ms())
-        .await
-        .unwrap();
-
-    let list = async |filter: MessageFilter| -> Vec<String> {
-        let found = store.list_messages(&filter, &page(100)).await.unwrap();
-        found.into_iter().map(|m| m.id).collect()
-    };
-    let newest_first =
-        |picks: &[usize]| -> Vec<String> { picks.iter().rev().map(|&i| ids[i].clone()).collect() };
-    assert_eq!(
-        list(MessageFilter::default()).await,
-        newest_first(&[0, 1, 2, 3, 4])
-    );
-    let sms = MessageFilter {
-        channel: Some(Channel::Sms),
-        ..MessageFilter::default()
-    };
-    assert_eq!(list(sms).await, newest_first(&[1, 3]));
-    let beta = MessageFilter {
-        account: Some("beta".into()),
-        ..MessageFilter::default()
-    };
-    assert_eq!(list(beta).await, newest_first(&[2, 3]));
-    let failed = MessageFilter {
-        status: Some(Status::Failed),
-        ..MessageFilter::default()
-    };
-    assert_eq!(list(failed).await, newest_first(&[2]));
-    let window = MessageFilter {
-        since: Some(t0 + 10),
-        until: Some(t0 + 30),
-        ..MessageFilter::default()
-    };
-    assert_eq!(
-        list(window).await,
-        newest_first(&[1, 2]),
-        "since inclusive, until exclusive"
-    );
-    let acme_email = MessageFilter {
-        channel: Some(Channel::Email),
-        account: Some("acme".into()),
-        status: Some(Status::Sending),
-        ..MessageFilter::default()
-    };
-    assert_eq!(list(acme_email).await, newest_first(&[0, 4]));
-
-    // Pages of two, each starting after the last id of the previous one.
-    let mut cursor = None;
-    let mut paged = Vec::new();
-    loop {
-        let batch = store
-            .list_messages(
-                &MessageFilter::default(),
-                &Page {
-                    limit: 2,
-                    cursor: cursor.clone(),
-                },
-            )
-            .await
-            .unwrap();
-        assert!(batch.len() <= 2);
-        let Some(last) = batch.last() else { break };
-        cursor = Some(last.id.clone());
-        paged.extend(batch.into_iter().map(|m| m.id));
-    }
-    assert_eq!(paged, newest_first(&[0, 1, 2, 3, 4]));
-}
-
-async fn templates_roundtrip(db: &TestDb) {
-    let store = db.store().await;
-    let template = |name: &str, subject: &str, at: i64| Template {
-        name: name.into(),
-        subject: Some(subject.into()),
-        html: Some(format!("<p>{subject}</p>")),
-        text: None,
-        created_at: at,
-        updated_at: at,
-    };
-    assert!(
-        store
-            .put_template(&template("welcome", "Hi", 1))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .put_template(&template("receipt", "Paid", 2))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .put_template(&template("alert", "Look", 3))
-            .await
-            .unwrap()
-    );
-    let replaced = Template {
-        text: Some("Hello {{name}}".into()),
-        ..template("welcome", "Hello", 9)
-    };
-    assert!(
-        !store.put_template(&replaced).await.unwrap(),
-        "replacing is not creating"
-    );
-    assert_eq!(
-        store.get_template("welcome").await.unwrap(),
-        Some(Template {
-            created_at: 1,
-            ..replaced
-        }),
-        "creation time kept"
-    );
-    assert!(store.get_template("missing").await.unwrap().is_none());
-
-    let first = store.list_templates(&page(2)).await.unwrap();
-    assert_eq!(
-        first.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-        ["alert", "receipt"]
-    );
-    let rest = store
-        .list_templates(&Page {
-            limit: 2,
-            cursor: Some("receipt".into()),
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        rest.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-        ["welcome"]
-    );
-
-    assert!(store.delete_template("receipt").await.unwrap());
-    assert!(!store.delete_template("receipt").await.unwrap());
-    assert_eq!(store.list_templates(&page(10)).await.unwrap().len(), 2);
-}
-
-async fn providers_roundtrip(db: &TestDb) {
-    use switchyard_core::message::ProviderRecord;
-    let store = db.store().await;
-    let record = |channel, name: &str, priority, at| ProviderRecord {
-        channel,
-        name: name.into(),
-        kind: "sendgrid".into(),
-        priority,
-        created_at: at,
-        updated_at: at,
-    };
-    assert!(
-        store
-            .put_provider(&record(Channel::Email, "b", 1, 1))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .put_provider(&record(Channel::Email, "a", 2, 2))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .put_provider(&record(Channel::Sms, "a", 0, 3))
-            .await
-            .unwrap()
-    );
-    // Replacing keeps the creation time.
-    let replaced = ProviderRecord {
-        kind: "resend".into(),
-        ..record(Channel::Email, "b", 5, 9)
-    };
-    assert!(!store.put_provider(&replaced).await.unwrap());
-    let listed = store.list_providers().await.unwrap();
-    let keys: Vec<(&str, &str, i64, &str)> = listed
-        .iter()
-        .map(|r| {
-            (
-                r.channel.as_str(),
-                r.name.as_str(),
-                r.priority,
-                r.kind.as_str(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            ("email", "a", 2, "sendgrid"),
-            ("email", "b", 5, "resend"),
-            ("sms", "a", 0, "sendgrid")
-        ]
-    );
-    assert_eq!((listed[1].created_at, listed[1].updated_at), (1, 9));
-    assert!(store.delete_provider(Channel::Email, "a").await.unwrap());
-    assert!(!store.delete_provider(Channel::Email, "a").await.unwrap());
-    assert_eq!(store.list_providers().await.unwrap().len(), 2);
 }
