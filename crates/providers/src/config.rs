@@ -88,6 +88,28 @@ impl Ctx<'_> {
         }
     }
 
+    /// The HTTP API of a provider authenticated by a bearer API key: `key` is the
+    /// configured key and the environment variable that supplies it otherwise, `base`
+    /// the configured base URL and its default.
+    pub fn bearer_api(
+        &self,
+        http: &reqwest::Client,
+        key: (Option<&Secret<String>>, &'static str),
+        base: (Option<&str>, &str),
+        timeout_secs: Option<u64>,
+        error_detail: crate::http::ErrorDetail,
+    ) -> Result<crate::http::HttpApi, ConfigError> {
+        let api_key = self.required_secret(key.0, "api_key", key.1)?;
+        Ok(crate::http::HttpApi::new(
+            http,
+            self.provider,
+            self.base_url(base.0, base.1)?,
+            crate::http::Auth::Bearer(api_key),
+            self.timeout(timeout_secs)?,
+            error_detail,
+        ))
+    }
+
     /// `timeout_secs`, defaulting to [`DEFAULT_TIMEOUT_SECS`]; zero is refused.
     pub fn timeout(&self, secs: Option<u64>) -> Result<Duration, ConfigError> {
         match secs.unwrap_or(DEFAULT_TIMEOUT_SECS) {

@@ -15,7 +15,7 @@ use switchyard_core::Secret;
 use super::mime::HUB_ID_HEADER;
 use super::{Email, EmailProvider, check_message_id};
 use crate::config::Ctx;
-use crate::http::{Auth, Body, HttpApi};
+use crate::http::{Body, HttpApi};
 use crate::{ConfigError, SendError, Sent};
 
 /// `kind = "resend"`.
@@ -48,15 +48,13 @@ impl ResendConfig {
         http: &reqwest::Client,
         ctx: &Ctx<'_>,
     ) -> Result<Resend, ConfigError> {
-        let api_key = ctx.required_secret(self.api_key.as_ref(), "api_key", "RESEND_API_KEY")?;
-        let api = HttpApi::new(
+        let api = ctx.bearer_api(
             http,
-            ctx.provider,
-            ctx.base_url(self.base_url.as_deref(), "https://api.resend.com")?,
-            Auth::Bearer(api_key),
-            ctx.timeout(self.timeout_secs)?,
+            (self.api_key.as_ref(), "RESEND_API_KEY"),
+            (self.base_url.as_deref(), "https://api.resend.com"),
+            self.timeout_secs,
             error_detail,
-        );
+        )?;
         Ok(Resend {
             name: ctx.provider.to_string(),
             from: self.from.clone(),

@@ -12,7 +12,7 @@ use switchyard_core::Secret;
 
 use super::{Email, EmailProvider, mailbox};
 use crate::config::Ctx;
-use crate::http::{Auth, Body, HttpApi};
+use crate::http::{Body, HttpApi};
 use crate::{ConfigError, SendError, Sent};
 
 /// `kind = "sendgrid"`.
@@ -70,15 +70,13 @@ impl SendgridConfig {
         http: &reqwest::Client,
         ctx: &Ctx<'_>,
     ) -> Result<Sendgrid, ConfigError> {
-        let api_key = ctx.required_secret(self.api_key.as_ref(), "api_key", "SENDGRID_API_KEY")?;
-        let api = HttpApi::new(
+        let api = ctx.bearer_api(
             http,
-            ctx.provider,
-            ctx.base_url(self.base_url.as_deref(), "https://api.sendgrid.com")?,
-            Auth::Bearer(api_key),
-            ctx.timeout(self.timeout_secs)?,
+            (self.api_key.as_ref(), "SENDGRID_API_KEY"),
+            (self.base_url.as_deref(), "https://api.sendgrid.com"),
+            self.timeout_secs,
             error_detail,
-        );
+        )?;
         Ok(Sendgrid {
             name: ctx.provider.to_string(),
             from: self.from.clone(),

@@ -9,7 +9,7 @@ use switchyard_core::Secret;
 
 use super::{Sms, SmsProvider, sender};
 use crate::config::Ctx;
-use crate::http::{Auth, Body, HttpApi};
+use crate::http::{Body, HttpApi};
 use crate::{ConfigError, SendError, Sent};
 
 /// `kind = "telnyx"`.
@@ -47,15 +47,13 @@ impl TelnyxConfig {
         http: &reqwest::Client,
         ctx: &Ctx<'_>,
     ) -> Result<Telnyx, ConfigError> {
-        let api_key = ctx.required_secret(self.api_key.as_ref(), "api_key", "TELNYX_API_KEY")?;
-        let api = HttpApi::new(
+        let api = ctx.bearer_api(
             http,
-            ctx.provider,
-            ctx.base_url(self.base_url.as_deref(), "https://api.telnyx.com")?,
-            Auth::Bearer(api_key),
-            ctx.timeout(self.timeout_secs)?,
+            (self.api_key.as_ref(), "TELNYX_API_KEY"),
+            (self.base_url.as_deref(), "https://api.telnyx.com"),
+            self.timeout_secs,
             error_detail,
-        );
+        )?;
         Ok(Telnyx {
             name: ctx.provider.to_string(),
             from: ctx.or_env(self.from.as_deref(), "TELNYX_PHONE_NUMBER"),

@@ -240,18 +240,26 @@ fn idempotency(headers: &HeaderMap, channel: Channel) -> Result<Option<String>, 
     }
 }
 
-fn digest(body: &Value) -> String {
-    hex::encode(Sha256::digest(body.to_string().as_bytes()))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ApiError> {
-    serde_json::from_value(body).map_err(|e| {
+/// What both send routes start with: the scope check, the idempotency key (per
+/// channel), the digest of the request (to tell a repeat from a different request with
+/// the same key) and the request itself.
+fn request<T: serde::de::DeserializeOwned>(
+    principal: &Principal,
+    headers: &HeaderMap,
+    body: Value,
+    channel: Channel,
+) -> Result<(T, Option<String>, String), ApiError> {
+    principal.require(Scope::Messages, true)?;
+    let key = idempotency(headers, channel)?;
+    let digest = hex::encode(Sha256::digest(body.to_string().as_bytes()));
+    let request = serde_json::from_value(body).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
             format!("the JSON body does not match the expected shape: {e}"),
         )
-    })
+    })?;
+    Ok((request, key, digest))
 }
 
 /// Send an email. Answers 202 once the message is stored; it is sent in the
@@ -268,10 +276,8 @@ pub async fn email(
     headers: HeaderMap,
     crate::extract::ApiJson(body): crate::extract::ApiJson<Value>,
 ) -> ApiResult<Response> {
-    principal.require(Scope::Messages, true)?;
-    let key = idempotency(&headers, Channel::Email)?;
-    let request_digest = digest(&body);
-    let req: EmailRequest = parse(body)?;
+    let (req, key, request_digest) =
+        request::<EmailRequest>(&principal, &headers, body, Channel::Email)?;
     let mut p = Problems::default();
     let common = common(&mut p, req.category.as_deref(), req.account, req.metadata);
     let to = req.to.into_vec();
@@ -409,10 +415,8 @@ pub async fn sms(
     headers: HeaderMap,
     crate::extract::ApiJson(body): crate::extract::ApiJson<Value>,
 ) -> ApiResult<Response> {
-    principal.require(Scope::Messages, true)?;
-    let key = idempotency(&headers, Channel::Sms)?;
-    let request_digest = digest(&body);
-    let req: SmsRequest = parse(body)?;
+    let (req, key, request_digest) =
+        request::<SmsRequest>(&principal, &headers, body, Channel::Sms)?;
     let mut p = Problems::default();
     let common = common(&mut p, req.category.as_deref(), req.account, req.metadata);
     if let Err(e) = check_e164(&req.to) {

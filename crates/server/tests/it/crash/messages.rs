@@ -70,26 +70,12 @@ pub(super) async fn kill_9_while_sending_loses_no_message(backend: Backend) {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let seen = sent_ids(&provider).await;
-        let sending: Value = client
-            .get(second.url("/v1/messages?status=sending&limit=1"))
-            .bearer_auth(&second.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let queued: Value = client
-            .get(second.url("/v1/messages?status=queued&limit=1"))
-            .bearer_auth(&second.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let idle = sending["data"].as_array().unwrap().is_empty()
-            && queued["data"].as_array().unwrap().is_empty();
+        let mut idle = true;
+        for status in ["sending", "queued"] {
+            let path = format!("/v1/messages?status={status}&limit=1");
+            let page = get_json(&client, &second, &path).await;
+            idle &= page["data"].as_array().unwrap().is_empty();
+        }
         if idle && ids.iter().all(|id| seen.contains(id)) {
             break;
         }
@@ -101,15 +87,7 @@ pub(super) async fn kill_9_while_sending_loses_no_message(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for id in &ids {
-        let m: Value = client
-            .get(second.url(&format!("/v1/messages/{id}")))
-            .bearer_auth(&second.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let m = get_json(&client, &second, &format!("/v1/messages/{id}")).await;
         assert_eq!(m["status"], "sent", "{m:#}");
     }
     db.cleanup().await;
@@ -129,4 +107,9 @@ async fn sent_ids(provider: &MockServer) -> HashSet<String> {
         );
     }
     seen
+}
+
+async fn get_json(client: &reqwest::Client, hub: &ChildHub, path: &str) -> Value {
+    let r = client.get(hub.url(path)).bearer_auth(&hub.key).send().await;
+    r.unwrap().json().await.unwrap()
 }
