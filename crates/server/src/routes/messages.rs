@@ -37,6 +37,8 @@ pub struct MessageView {
     pub credits: i64,
     /// Rounds through the providers so far.
     pub rounds: i64,
+    /// When the next round is due, while the message is `queued` or `sending`.
+    pub next_attempt_at: Option<String>,
     pub last_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -57,6 +59,7 @@ impl From<&Message> for MessageView {
             metadata: m.metadata.clone(),
             credits: m.credits,
             rounds: m.attempts,
+            next_attempt_at: (!m.status.is_sent_or_final()).then(|| rfc3339(m.next_attempt_at)),
             last_error: m.last_error.clone(),
             created_at: rfc3339(m.created_at),
             updated_at: rfc3339(m.updated_at),

@@ -15,6 +15,7 @@ both_backends!(
     failover_to_the_next_provider_and_breaker,
     rejections_fail_at_once_with_the_reason,
     retries_end_in_failure_after_max_attempts,
+    rate_limits_are_waited_out_or_deferred,
 );
 
 fn providers(config: &mut Config, list: Value) {
@@ -209,5 +210,88 @@ async fn retries_end_in_failure_after_max_attempts(backend: Backend) {
     };
     assert!(at(1) - at(0) >= 35, "{m:#}");
     assert_eq!(sendgrid.received_requests().await.unwrap().len(), 3);
+    app.finish().await;
+}
+
+async fn rate_limits_are_waited_out_or_deferred(backend: Backend) {
+    let sendgrid = MockServer::start().await;
+    // The first call is refused for a second, the second is taken.
+    Mock::given(method("POST"))
+        .and(path("/v3/mail/send"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&sendgrid)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v3/mail/send"))
+        .respond_with(ResponseTemplate::new(202).insert_header("x-message-id", "sg-1"))
+        .with_priority(2)
+        .mount(&sendgrid)
+        .await;
+    let sg = sendgrid.uri();
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            providers(
+                c,
+                json!([{"kind": "sendgrid", "api_key": "SG.test", "base_url": sg}]),
+            )
+        },
+        vec![],
+    )
+    .await;
+    let id = accepted(&app, "/v1/emails", email(0)).await;
+    let m = status_is(&app, &id, "sent").await;
+    let outcomes: Vec<&str> = m["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["retryable", "sent"], "{m:#}");
+    assert_eq!(
+        m["rounds"], 1,
+        "a short Retry-After is waited out in the round"
+    );
+    let at = |i: usize| {
+        switchyard_core::time::parse_rfc3339(m["attempts"][i]["at"].as_str().unwrap()).unwrap()
+    };
+    assert!(at(1) - at(0) >= 950, "{m:#}");
+    app.finish().await;
+
+    // A Retry-After longer than messages.max_inline_wait defers the message instead.
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
+        .mount(&slow)
+        .await;
+    let uri = slow.uri();
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            providers(
+                c,
+                json!([{"kind": "sendgrid", "api_key": "SG.test", "base_url": uri}]),
+            )
+        },
+        vec![],
+    )
+    .await;
+    let id = accepted(&app, "/v1/emails", email(1)).await;
+    let mut m = Value::Null;
+    for _ in 0..200 {
+        m = app.get_json(&format!("/v1/messages/{id}")).await;
+        if m["next_attempt_at"].is_string() && m["rounds"] == 1 && m["last_error"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let next =
+        switchyard_core::time::parse_rfc3339(m["next_attempt_at"].as_str().unwrap()).unwrap();
+    let tried =
+        switchyard_core::time::parse_rfc3339(m["attempts"][0]["at"].as_str().unwrap()).unwrap();
+    assert!(next - tried >= 119_000, "{m:#}");
+    assert_eq!(slow.received_requests().await.unwrap().len(), 1);
     app.finish().await;
 }
