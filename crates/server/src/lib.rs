@@ -111,7 +111,6 @@ impl Hub {
             intake,
             messaging,
         };
-        let mut callbacks = std::collections::HashMap::new();
         for (i, declared) in state.config.sources.iter().enumerate() {
             let source = routes::sources::declare(&state, declared)
                 .await
@@ -121,15 +120,7 @@ impl Hub {
                 })?;
             tracing::info!(source_id = %source.id, name = %source.name, kind = %source.kind,
                 "declared source ready at /in/{}", source.id);
-            if let Some(base) = &state.config.public_url
-                && matches!(source.kind.as_str(), "twilio" | "telnyx")
-            {
-                let url = format!("{}/in/{}", base.trim_end_matches('/'), source.id);
-                callbacks.entry(source.kind.to_string()).or_insert(url);
-            }
         }
-        // SMS providers report status to the declared source of their kind.
-        state.messaging.set_status_callbacks(callbacks);
         Ok(Hub {
             state,
             bootstrap,

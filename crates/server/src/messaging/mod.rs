@@ -53,8 +53,10 @@ struct Inner {
     /// API providers built so far, by `channel:name`, with the version they were built
     /// from, so unchanged providers keep their connections across reloads.
     built: Mutex<HashMap<String, (i64, Route)>>,
-    /// Intake URLs for status reports, by SMS provider kind.
+    /// Intake URLs for status reports, by SMS provider kind: the oldest enabled source
+    /// of the kind, read with the API providers.
     callbacks: RwLock<HashMap<String, String>>,
+    public_url: Option<String>,
     status_callback: Option<String>,
     email_from: Option<String>,
     sms_from: Option<String>,
@@ -165,6 +167,7 @@ impl Messaging {
                 reloading: tokio::sync::Mutex::new(()),
                 built: Mutex::new(HashMap::new()),
                 callbacks: RwLock::default(),
+                public_url: config.public_url.clone(),
                 status_callback: config.sms.status_callback.clone(),
                 email_from: config.email.from.clone(),
                 sms_from: config.sms.from.clone(),
@@ -172,16 +175,6 @@ impl Messaging {
         };
         messaging.combine(Vec::new());
         Ok(messaging)
-    }
-
-    /// Where SMS providers of a kind (`twilio`, `telnyx`) report status when
-    /// `sms.status_callback` is not set: an intake URL, by kind.
-    pub fn set_status_callbacks(&self, callbacks: HashMap<String, String>) {
-        *self
-            .inner
-            .callbacks
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = callbacks;
     }
 
     /// Stores a message and reserves its credits, in a transaction shared with other

@@ -184,6 +184,12 @@ impl Messaging {
                         tracing::error!(error = %e, "reading the providers configured through the API failed")
                     }
                 }
+                match self.status_callbacks().await {
+                    Ok(map) => *inner.callbacks.write().unwrap_or_else(|e| e.into_inner()) = map,
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading the sources for status callbacks failed")
+                    }
+                }
                 *lock(&inner.refreshed) = Some(Instant::now());
             }
         }
@@ -192,6 +198,41 @@ impl Messaging {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Where Twilio and Telnyx should report status when `sms.status_callback` is not
+    /// set: the intake URL of the oldest enabled source of their kind, by kind. Needs a
+    /// public URL (`public_url`, or the source's own), as providers cannot reach a
+    /// local address.
+    async fn status_callbacks(&self) -> Result<HashMap<String, String>, String> {
+        let inner = &self.inner;
+        let page = switchyard_store::Page {
+            limit: 1000,
+            cursor: None,
+        };
+        let sources = inner
+            .store
+            .list_sources(&page)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut callbacks = HashMap::new();
+        // Listed newest first.
+        for source in sources.iter().rev() {
+            if !source.enabled || !matches!(source.kind.as_str(), "twilio" | "telnyx") {
+                continue;
+            }
+            let own = serde_json::from_str::<serde_json::Value>(&source.settings)
+                .ok()
+                .and_then(|v| v.get("public_url")?.as_str().map(str::to_string));
+            let url = own.or_else(|| {
+                let base = inner.public_url.as_deref()?;
+                Some(format!("{}/in/{}", base.trim_end_matches('/'), source.id))
+            });
+            if let Some(url) = url {
+                callbacks.entry(source.kind.clone()).or_insert(url);
+            }
+        }
+        Ok(callbacks)
     }
 
     async fn load_api_providers(&self) -> Result<Vec<(Channel, Route)>, String> {

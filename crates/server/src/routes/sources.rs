@@ -246,6 +246,7 @@ pub async fn create(
     }
     state.store.insert_source(&source).await?;
     tracing::info!(source_id = %source.id, kind = kind.as_str(), by = %principal.key_id, "source created");
+    state.messaging.invalidate();
     Ok((StatusCode::CREATED, axum::Json(view(&state, &source))))
 }
 
@@ -349,6 +350,8 @@ pub async fn update(
         return Err(ApiError::not_found("source", &id));
     }
     state.intake.sources.invalidate(&id);
+    // The source may be where SMS providers report status.
+    state.messaging.invalidate();
     tracing::info!(source_id = %id, by = %principal.key_id, "source updated");
     Ok(axum::Json(view(&state, &source)))
 }
@@ -393,6 +396,8 @@ pub async fn delete(
         return Err(ApiError::not_found("source", &id));
     }
     state.intake.sources.invalidate(&id);
+    // The source may be where SMS providers report status.
+    state.messaging.invalidate();
     for record in [credential_id(&id), previous_credential_id(&id)] {
         state
             .vault
@@ -506,5 +511,7 @@ pub async fn declare(state: &AppState, declared: &Map<String, Value>) -> Result<
     };
     stored.map_err(|e| unavailable(&e))?;
     state.intake.sources.invalidate(&id);
+    // The source may be where SMS providers report status.
+    state.messaging.invalidate();
     Ok(source)
 }

@@ -15,6 +15,7 @@ use crate::{TestApp, both_backends};
 both_backends!(
     twilio_callbacks_signed_by_the_sdk_move_an_sms_to_delivered,
     sendgrid_events_move_an_email_to_opened,
+    sms_providers_report_to_the_oldest_source_of_their_kind,
 );
 
 const PUBLIC: &str = "https://hooks.example.com";
@@ -213,4 +214,66 @@ async fn sendgrid_events_move_an_email_to_opened(backend: Backend) {
         ["queued", "sending", "sent", "opened", "delivered"]
     );
     app.finish().await;
+}
+
+async fn sms_providers_report_to_the_oldest_source_of_their_kind(backend: Backend) {
+    let twilio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"sid": "SM9", "status": "queued"})),
+        )
+        .mount(&twilio)
+        .await;
+    let uri = twilio.uri();
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            c.public_url = Some(PUBLIC.into());
+            c.sms.providers =
+                serde_json::from_value(json!([{"kind": "twilio", "account_sid": "AC1",
+                "auth_token": "t", "from": "+15550001111", "base_url": uri}]))
+                .unwrap();
+        },
+        vec![],
+    )
+    .await;
+    // No source yet: Twilio is not told where to report.
+    let id = accepted(
+        &app,
+        "/v1/sms",
+        json!({"to": "+15550002222", "body": "one"}),
+    )
+    .await;
+    status_is(&app, &id, "sent").await;
+    assert_eq!(status_callback(&twilio, 0).await, None);
+
+    // Sources created over the API apply at once; the oldest of the kind is used.
+    let first = crate::intake::create_source(
+        &app,
+        json!({"name": "sms-a", "kind": "twilio", "auth_token": "x"}),
+    )
+    .await;
+    crate::intake::create_source(
+        &app,
+        json!({"name": "sms-b", "kind": "twilio", "auth_token": "y"}),
+    )
+    .await;
+    let id = accepted(
+        &app,
+        "/v1/sms",
+        json!({"to": "+15550002222", "body": "two"}),
+    )
+    .await;
+    status_is(&app, &id, "sent").await;
+    let expected = format!("{PUBLIC}/in/{}", first["id"].as_str().unwrap());
+    assert_eq!(status_callback(&twilio, 1).await, Some(encode(&expected)));
+    app.finish().await;
+}
+
+/// The `StatusCallback` of the `n`th request Twilio's fake received.
+async fn status_callback(twilio: &MockServer, n: usize) -> Option<String> {
+    let requests = twilio.received_requests().await.unwrap();
+    let form = String::from_utf8(requests[n].body.clone()).unwrap();
+    form.split('&')
+        .find_map(|p| p.strip_prefix("StatusCallback=").map(str::to_string))
 }
