@@ -16,6 +16,7 @@ both_backends!(
     twilio_callbacks_signed_by_the_sdk_move_an_sms_to_delivered,
     sendgrid_events_move_an_email_to_opened,
     sms_providers_report_to_the_oldest_source_of_their_kind,
+    telnyx_and_resend_reports_move_their_messages,
 );
 
 const PUBLIC: &str = "https://hooks.example.com";
@@ -276,4 +277,109 @@ async fn status_callback(twilio: &MockServer, n: usize) -> Option<String> {
     let form = String::from_utf8(requests[n].body.clone()).unwrap();
     form.split('&')
         .find_map(|p| p.strip_prefix("StatusCallback=").map(str::to_string))
+}
+
+async fn telnyx_and_resend_reports_move_their_messages(backend: Backend) {
+    use ed25519_dalek::{Signer as _, SigningKey};
+    let telnyx = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "tx-msg-1"}})))
+        .mount(&telnyx)
+        .await;
+    let resend = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/emails"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "re-msg-1"})))
+        .mount(&resend)
+        .await;
+    let key = SigningKey::from_bytes(&rand::random());
+    let secret = switchyard_signatures::standard::generate_secret();
+    let (tx_uri, re_uri) = (telnyx.uri(), resend.uri());
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            c.public_url = Some(PUBLIC.into());
+            c.sources = vec![
+                declared(json!({"name": "telnyx-events", "kind": "telnyx",
+                    "public_key": BASE64.encode(key.verifying_key().as_bytes())})),
+                declared(
+                    json!({"name": "resend-events", "kind": "standard_webhooks", "secret": secret}),
+                ),
+            ];
+            c.sms.providers = serde_json::from_value(json!([{"kind": "telnyx", "api_key": "KEY1",
+                "from": "+15550001111", "base_url": tx_uri}]))
+            .unwrap();
+            c.email.providers = serde_json::from_value(
+                json!([{"kind": "resend", "api_key": "re_1", "base_url": re_uri}]),
+            )
+            .unwrap();
+        },
+        vec![],
+    )
+    .await;
+    let telnyx_src = source_id(&app, "telnyx").await;
+    let resend_src = source_id(&app, "standard_webhooks").await;
+
+    // Telnyx: told where to report, then a signed message.finalized delivers the SMS.
+    let sms = accepted(&app, "/v1/sms", json!({"to": "+15550002222", "body": "hi"})).await;
+    assert_eq!(
+        status_is(&app, &sms, "sent").await["provider_message_id"],
+        "tx-msg-1"
+    );
+    let sent: Value =
+        serde_json::from_slice(&telnyx.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(sent["webhook_url"], format!("{PUBLIC}/in/{telnyx_src}"));
+    let body = json!({"data": {"event_type": "message.finalized", "id": "ev-tx-1",
+        "payload": {"id": "tx-msg-1", "to": [{"phone_number": "+15550002222", "status": "delivered"}]}}})
+    .to_string();
+    let ts = (switchyard_core::time::now_ms() / 1000).to_string();
+    let signature = key.sign(format!("{ts}|{body}").as_bytes());
+    let headers = json!({"telnyx-signature-ed25519": BASE64.encode(signature.to_bytes()), "telnyx-timestamp": ts});
+    let r = post(
+        &app,
+        &format!("/in/{telnyx_src}"),
+        &headers,
+        "application/json",
+        body,
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    status_is(&app, &sms, "delivered").await;
+
+    // Resend: events signed by the official standardwebhooks SDK.
+    let email = accepted(
+        &app,
+        "/v1/emails",
+        json!({"from": "shop@example.com", "to": ["ada@example.com"], "subject": "Hi", "text": "Hello"}),
+    )
+    .await;
+    assert_eq!(
+        status_is(&app, &email, "sent").await["provider_message_id"],
+        "re-msg-1"
+    );
+    for (n, kind) in ["email.delivered", "email.opened"].into_iter().enumerate() {
+        let payload = json!({"type": kind, "created_at": "2026-12-01T10:00:00.000Z",
+            "data": {"email_id": "re-msg-1", "to": ["ada@example.com"]}})
+        .to_string();
+        let headers = sdk_sign(
+            json!({"scheme": "standardwebhooks", "secret": secret, "payload": payload,
+            "msg_id": format!("msg_resend_{n}"), "timestamp": switchyard_core::time::now_ms() / 1000}),
+        );
+        let r = post(
+            &app,
+            &format!("/in/{resend_src}"),
+            &headers,
+            "application/json",
+            payload,
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let m = status_is(&app, &email, "opened").await;
+    assert!(
+        statuses(&m).ends_with(&["delivered".to_string(), "opened".to_string()]),
+        "{m:#}"
+    );
+    app.finish().await;
 }
