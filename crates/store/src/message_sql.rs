@@ -299,7 +299,7 @@ macro_rules! message_store_impl {
                 use $crate::Acceptance;
                 // Repeats of a stored key are answered without taking the write lock.
                 let mut answers: Vec<Option<Acceptance>> = vec![None; batch.len()];
-                {
+                if batch.iter().any(|(m, _)| m.idempotency_key.is_some()) {
                     let mut conn = self.reader().acquire().await?;
                     for (i, (message, _)) in batch.iter().enumerate() {
                         if let Some(key) = &message.idempotency_key
@@ -386,6 +386,7 @@ macro_rules! message_store_impl {
                 }
                 let mut recorded = Vec::with_capacity(results.len());
                 let mut events = Vec::new();
+                let sql = format!("{} RETURNING {}", $crate::message_sql::RECORD_SEND, $crate::message_sql::MESSAGE_COLUMNS);
                 for result in results {
                     let keep = result.keep_content.as_ref().map(to_json);
                     let (status, provider, reference, next_at, error, content) = match &result.outcome {
@@ -395,8 +396,7 @@ macro_rules! message_store_impl {
                         SendOutcome::Retry { at, error } => (Status::Sending, None, None, Some(*at), Some(error.as_str()), None),
                         SendOutcome::Failed { reason } => (Status::Failed, None, None, None, Some(reason.as_str()), keep),
                     };
-                    let sql = format!("{} RETURNING {}", $crate::message_sql::RECORD_SEND, $crate::message_sql::MESSAGE_COLUMNS);
-                    let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql.as_str()))
                         .bind(&result.message_id)
                         .bind(result.attempt)
                         .bind(status.as_str())

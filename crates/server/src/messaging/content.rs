@@ -75,7 +75,7 @@ pub fn payload(
     let corrupt = |e: serde_json::Error| format!("the stored message cannot be read: {e}");
     match channel {
         Channel::Email => {
-            let c: EmailContent = serde_json::from_value(content.clone()).map_err(corrupt)?;
+            let c: EmailContent = Deserialize::deserialize(content).map_err(corrupt)?;
             let attachments = c
                 .attachments
                 .into_iter()
@@ -104,7 +104,7 @@ pub fn payload(
             }))
         }
         Channel::Sms => {
-            let c: SmsContent = serde_json::from_value(content.clone()).map_err(corrupt)?;
+            let c: SmsContent = Deserialize::deserialize(content).map_err(corrupt)?;
             Ok(Payload::Sms(Sms {
                 message_id: message_id.to_string(),
                 from: c.from,
@@ -121,7 +121,7 @@ pub fn payload(
 pub fn without_bodies(channel: Channel, content: &Value) -> Option<Value> {
     match channel {
         Channel::Email => {
-            let mut c: EmailContent = serde_json::from_value(content.clone()).ok()?;
+            let mut c: EmailContent = Deserialize::deserialize(content).ok()?;
             c.text = None;
             c.html = None;
             c.data = None;
@@ -131,7 +131,7 @@ pub fn without_bodies(channel: Channel, content: &Value) -> Option<Value> {
             serde_json::to_value(c).ok()
         }
         Channel::Sms => {
-            let mut c: SmsContent = serde_json::from_value(content.clone()).ok()?;
+            let mut c: SmsContent = Deserialize::deserialize(content).ok()?;
             c.body.clear();
             c.data = None;
             serde_json::to_value(c).ok()

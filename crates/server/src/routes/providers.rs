@@ -38,11 +38,7 @@ fn target(channel: &str, name: &str) -> Result<Channel, ApiError> {
             format!("no channel {channel:?}: expected email or sms"),
         )
     })?;
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if !ok {
+    if !super::is_name(name, 64) {
         return Err(ApiError::invalid_field(
             "name",
             "expected 1 to 64 letters, digits, _ - or .",

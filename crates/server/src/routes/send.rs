@@ -240,15 +240,21 @@ fn idempotency(headers: &HeaderMap, channel: Channel) -> Result<Option<String>, 
     }
 }
 
-/// What both send routes start with: the scope check, the idempotency key (per
-/// channel), the digest of the request (to tell a repeat from a different request with
-/// the same key) and the request itself.
+/// How a request is told apart: its idempotency key (per channel), and the digest of
+/// its body, which tells a repeat from a different request reusing the key.
+struct Identity {
+    key: Option<String>,
+    digest: String,
+}
+
+/// What both send routes start with: the scope check, the request's [`Identity`] and
+/// the request itself.
 fn request<T: serde::de::DeserializeOwned>(
     principal: &Principal,
     headers: &HeaderMap,
     body: Value,
     channel: Channel,
-) -> Result<(T, Option<String>, String), ApiError> {
+) -> Result<(T, Identity), ApiError> {
     principal.require(Scope::Messages, true)?;
     let key = idempotency(headers, channel)?;
     let digest = hex::encode(Sha256::digest(body.to_string().as_bytes()));
@@ -259,7 +265,7 @@ fn request<T: serde::de::DeserializeOwned>(
             format!("the JSON body does not match the expected shape: {e}"),
         )
     })?;
-    Ok((request, key, digest))
+    Ok((request, Identity { key, digest }))
 }
 
 /// Send an email. Answers 202 once the message is stored; it is sent in the
@@ -276,8 +282,7 @@ pub async fn email(
     headers: HeaderMap,
     crate::extract::ApiJson(body): crate::extract::ApiJson<Value>,
 ) -> ApiResult<Response> {
-    let (req, key, request_digest) =
-        request::<EmailRequest>(&principal, &headers, body, Channel::Email)?;
+    let (req, identity) = request::<EmailRequest>(&principal, &headers, body, Channel::Email)?;
     let mut p = Problems::default();
     let common = common(&mut p, req.category.as_deref(), req.account, req.metadata);
     let to = req.to.into_vec();
@@ -396,8 +401,7 @@ pub async fn email(
         recipients,
         Some(subject),
         content,
-        key,
-        request_digest,
+        identity,
     )
     .await
 }
@@ -415,8 +419,7 @@ pub async fn sms(
     headers: HeaderMap,
     crate::extract::ApiJson(body): crate::extract::ApiJson<Value>,
 ) -> ApiResult<Response> {
-    let (req, key, request_digest) =
-        request::<SmsRequest>(&principal, &headers, body, Channel::Sms)?;
+    let (req, identity) = request::<SmsRequest>(&principal, &headers, body, Channel::Sms)?;
     let mut p = Problems::default();
     let common = common(&mut p, req.category.as_deref(), req.account, req.metadata);
     if let Err(e) = check_e164(&req.to) {
@@ -473,13 +476,11 @@ pub async fn sms(
         vec![req.to],
         None,
         content,
-        key,
-        request_digest,
+        identity,
     )
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn accept(
     state: &AppState,
     channel: Channel,
@@ -487,9 +488,12 @@ async fn accept(
     recipients: Vec<String>,
     subject: Option<String>,
     content: Value,
-    idempotency_key: Option<String>,
-    request_digest: String,
+    identity: Identity,
 ) -> ApiResult<Response> {
+    let Identity {
+        key: idempotency_key,
+        digest: request_digest,
+    } = identity;
     let now = now_ms();
     let charge = common.account.as_ref().map(|account| Charge {
         account: account.clone(),

@@ -53,11 +53,7 @@ pub struct TemplateBody {
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=100).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
+    if super::is_name(name, 100) {
         Ok(())
     } else {
         Err(ApiError::invalid_field(

@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 use super::*;
 
@@ -14,16 +13,13 @@ pub(super) async fn kill_9_while_sending_loses_no_message(backend: Backend) {
     let db = TestDb::new(backend).await;
     let config = config_for(&db);
     let dir = scratch_dir();
-    let provider = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v3/mail/send"))
-        .respond_with(
-            ResponseTemplate::new(202)
-                .insert_header("x-message-id", "sg-crash")
-                .set_delay(Duration::from_millis(50)),
-        )
-        .mount(&provider)
-        .await;
+    let provider = crate::messages::fake(
+        Some("/v3/mail/send"),
+        ResponseTemplate::new(202)
+            .insert_header("x-message-id", "sg-crash")
+            .set_delay(Duration::from_millis(50)),
+    )
+    .await;
     let settings = dir.join("switchyard.toml");
     std::fs::write(
         &settings,

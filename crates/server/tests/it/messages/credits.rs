@@ -4,8 +4,7 @@
 
 use serde_json::{Value, json};
 use switchyard_store::Backend;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 use super::{accepted, status_is};
 use crate::{TestApp, both_backends, problem};
@@ -53,13 +52,9 @@ fn email(to: &[&str], account: &str) -> Value {
 }
 
 async fn credits_are_reserved_committed_and_refunded(backend: Backend) {
-    let rejecting = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(
+    let rejecting = crate::messages::fake(None, ResponseTemplate::new(400).set_body_json(
             json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400}),
-        ))
-        .mount(&rejecting)
-        .await;
+        )).await;
     let uri = rejecting.uri();
     let app = TestApp::spawn_with(
         backend,

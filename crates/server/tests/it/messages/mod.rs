@@ -400,3 +400,18 @@ async fn bodies_are_dropped_when_not_kept(backend: Backend) {
     );
     app.finish().await;
 }
+
+/// A provider fake answering every POST (to `path`, when given) with `response`.
+pub async fn fake(
+    path: Option<&str>,
+    response: wiremock::ResponseTemplate,
+) -> wiremock::MockServer {
+    use wiremock::matchers::method;
+    let server = wiremock::MockServer::start().await;
+    let mut mock = wiremock::Mock::given(method("POST"));
+    if let Some(p) = path {
+        mock = mock.and(wiremock::matchers::path(p));
+    }
+    mock.respond_with(response).mount(&server).await;
+    server
+}

@@ -261,11 +261,11 @@ async fn rate_limits_are_waited_out_or_deferred(backend: Backend) {
     app.finish().await;
 
     // A Retry-After longer than messages.max_inline_wait defers the message instead.
-    let slow = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
-        .mount(&slow)
-        .await;
+    let slow = crate::messages::fake(
+        None,
+        ResponseTemplate::new(429).insert_header("retry-after", "120"),
+    )
+    .await;
     let uri = slow.uri();
     let app = TestApp::spawn_with(
         backend,

@@ -5,8 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use switchyard_store::Backend;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 use super::{accepted, status_is, statuses};
 use crate::interop::{encode, post, sdk_sign};
@@ -37,14 +36,11 @@ async fn source_id(app: &TestApp, kind: &str) -> String {
 }
 
 async fn twilio_callbacks_signed_by_the_sdk_move_an_sms_to_delivered(backend: Backend) {
-    let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/2010-04-01/Accounts/AC123/Messages.json"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"sid": "SM0123", "status": "queued"})),
-        )
-        .mount(&twilio)
-        .await;
+    let twilio = crate::messages::fake(
+        Some("/2010-04-01/Accounts/AC123/Messages.json"),
+        ResponseTemplate::new(201).set_body_json(json!({"sid": "SM0123", "status": "queued"})),
+    )
+    .await;
     let token = "twilio_auth_token_123";
     let uri = twilio.uri();
     let app = TestApp::spawn_with(
@@ -140,12 +136,11 @@ async fn sendgrid_events_move_an_email_to_opened(backend: Backend) {
         .find_map(|bytes| SigningKey::from_slice(&bytes).ok())
         .unwrap();
     let der = key.verifying_key().to_public_key_der().unwrap();
-    let sendgrid = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v3/mail/send"))
-        .respond_with(ResponseTemplate::new(202).insert_header("x-message-id", "14c5d75ce93"))
-        .mount(&sendgrid)
-        .await;
+    let sendgrid = crate::messages::fake(
+        Some("/v3/mail/send"),
+        ResponseTemplate::new(202).insert_header("x-message-id", "14c5d75ce93"),
+    )
+    .await;
     let uri = sendgrid.uri();
     let app = TestApp::spawn_with(
         backend,
@@ -218,13 +213,11 @@ async fn sendgrid_events_move_an_email_to_opened(backend: Backend) {
 }
 
 async fn sms_providers_report_to_the_oldest_source_of_their_kind(backend: Backend) {
-    let twilio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"sid": "SM9", "status": "queued"})),
-        )
-        .mount(&twilio)
-        .await;
+    let twilio = crate::messages::fake(
+        None,
+        ResponseTemplate::new(201).set_body_json(json!({"sid": "SM9", "status": "queued"})),
+    )
+    .await;
     let uri = twilio.uri();
     let app = TestApp::spawn_with(
         backend,
@@ -281,18 +274,16 @@ async fn status_callback(twilio: &MockServer, n: usize) -> Option<String> {
 
 async fn telnyx_and_resend_reports_move_their_messages(backend: Backend) {
     use ed25519_dalek::{Signer as _, SigningKey};
-    let telnyx = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v2/messages"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "tx-msg-1"}})))
-        .mount(&telnyx)
-        .await;
-    let resend = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/emails"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "re-msg-1"})))
-        .mount(&resend)
-        .await;
+    let telnyx = crate::messages::fake(
+        Some("/v2/messages"),
+        ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "tx-msg-1"}})),
+    )
+    .await;
+    let resend = crate::messages::fake(
+        Some("/emails"),
+        ResponseTemplate::new(200).set_body_json(json!({"id": "re-msg-1"})),
+    )
+    .await;
     let key = SigningKey::from_bytes(&rand::random());
     let secret = switchyard_signatures::standard::generate_secret();
     let (tx_uri, re_uri) = (telnyx.uri(), resend.uri());
