@@ -99,7 +99,7 @@ fn serve(dir: &Path, env: &[(&str, &str)]) -> Served {
         }
     });
     let mut key = None;
-    if let Ok(line) = rx.recv_timeout(Duration::from_millis(500))
+    if let Ok(line) = rx.recv_timeout(Duration::from_secs(2))
         && line.starts_with("Bootstrap admin API key")
     {
         key = rx

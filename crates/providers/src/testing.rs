@@ -40,10 +40,17 @@ impl Drop for TempDir {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    let [port] = free_ports();
+    port
+}
+
+/// `N` distinct ports nothing listens on: every listener is held until all are chosen,
+/// so the kernel cannot hand out one port twice.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("free port").port())
 }
 
 /// A running maildev, killed on drop.
@@ -64,7 +71,7 @@ impl Maildev {
             "SWITCHYARD_TEST_MAILDEV is not set: run the suite with scripts/test, which installs maildev",
         );
         let dir = TempDir::new("maildev");
-        let (smtp_port, web_port) = (free_port(), free_port());
+        let [smtp_port, web_port] = free_ports();
         let log = File::create(dir.path().join("maildev.log")).expect("log file");
         let child = Command::new(&bin)
             .args(["--ip", "127.0.0.1", "--web-ip", "127.0.0.1"])

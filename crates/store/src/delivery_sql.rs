@@ -554,10 +554,17 @@ macro_rules! delivery_store_impl {
             }
 
             async fn next_delivery_due(&self) -> $crate::Result<Option<i64>> {
-                let due: Option<i64> =
-                    ::sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")
-                        .fetch_one(self.reader())
-                        .await?;
+                // The same conditions as a claim: deliveries of disabled endpoints and
+                // those queued behind the head of an ordered endpoint are not due.
+                let due: Option<i64> = ::sqlx::query_scalar(
+                    "SELECT d.next_attempt_at FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                     WHERE d.state = 'pending' AND e.enabled = TRUE
+                       AND (e.ordered = FALSE OR d.id = (SELECT MIN(o.id) FROM deliveries o
+                            WHERE o.endpoint_id = d.endpoint_id AND o.state = 'pending'))
+                     ORDER BY d.next_attempt_at LIMIT 1",
+                )
+                .fetch_optional(self.reader())
+                .await?;
                 Ok(due)
             }
         }

@@ -219,7 +219,8 @@ pub trait DeliveryStore: Send + Sync {
     async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool>;
     /// Makes an endpoint's failed deliveries created at or after `since` due now.
     async fn retry_failed(&self, endpoint_id: &str, since: i64, now: i64) -> Result<u64>;
-    /// The earliest time a pending delivery is due.
+    /// The earliest time a pending delivery can be claimed: deliveries of disabled
+    /// endpoints and those behind the head of an ordered endpoint do not count.
     async fn next_delivery_due(&self) -> Result<Option<i64>>;
     /// Takes one send from an endpoint's allowance for time slot `slot`, shared by
     /// every node: `false` when `quota` sends were already taken in that slot.

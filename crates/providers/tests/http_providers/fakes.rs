@@ -19,7 +19,7 @@ use switchyard_providers::{SendError, Sent};
 use wiremock::{Request, ResponseTemplate};
 
 /// The timeout every provider is built with, in seconds.
-pub const TIMEOUT_SECS: u64 = 1;
+pub const TIMEOUT_SECS: u64 = 3;
 
 // ---------------------------------------------------------------------------------------
 // The messages every provider sends

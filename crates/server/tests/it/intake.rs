@@ -440,7 +440,8 @@ async fn hang_ups_never_strand_an_event(backend: Backend) {
             .await
             .unwrap();
         let idle: i64 = sqlx_conn::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND state = 'idle in transaction'",
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND state = 'idle in transaction'
+             AND state_change < now() - interval '2 seconds'",
         )
         .bind(&name)
         .fetch_one(&mut conn)

@@ -141,7 +141,7 @@ async fn keys_lifecycle_over_http(backend: Backend) {
     let body = problem(bad, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "expires_at");
     let short: serde_json::Value = app
-        .post("/v1/keys", json!({"name": "short", "expires_in": "1s"}))
+        .post("/v1/keys", json!({"name": "short", "expires_in": "3s"}))
         .send()
         .await
         .unwrap()
@@ -159,7 +159,7 @@ async fn keys_lifecycle_over_http(backend: Backend) {
             .status(),
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let r = app
         .client
         .get(app.url("/v1/keys"))
@@ -264,7 +264,7 @@ async fn rotation_keeps_the_old_key_during_grace(backend: Backend) {
 
     let rotated = app
         .req(Method::POST, &format!("/v1/keys/{old_id}/rotate"))
-        .json(&json!({"grace": "2s"}))
+        .json(&json!({"grace": "3s"}))
         .send()
         .await
         .unwrap();
@@ -280,7 +280,7 @@ async fn rotation_keeps_the_old_key_during_grace(backend: Backend) {
         (200, 200),
         "both work during grace"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_eq!(
         (works(old_raw).await, works(new_raw.clone()).await),
         (401, 200),

@@ -59,7 +59,7 @@ struct Slow {
 impl JobHandler for Slow {
     async fn run(&self, _job: &Job) -> Result<(), JobError> {
         self.started.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         self.finished.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }

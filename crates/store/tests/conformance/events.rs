@@ -15,6 +15,7 @@ conformance!(
     storing_events_wakes_processors,
     concurrent_processors_take_each_event_once,
     processing_fans_out_and_deliveries_are_claimed_once,
+    only_claimable_deliveries_are_due,
 );
 
 fn source(name: &str) -> Source {
@@ -451,4 +452,39 @@ async fn processing_fans_out_and_deliveries_are_claimed_once(db: &TestDb) {
     assert!(other.take_rate_token(&all.id, 5, 2).await.unwrap());
     assert!(!store.take_rate_token(&all.id, 5, 2).await.unwrap());
     assert!(other.take_rate_token(&all.id, 6, 2).await.unwrap());
+}
+
+/// The due time a delivery worker sleeps until ignores what it could not claim: the
+/// deliveries of a disabled endpoint and those behind an ordered endpoint's head.
+async fn only_claimable_deliveries_are_due(db: &TestDb) {
+    let store = db.store().await;
+    let ordered = endpoint(&[], true);
+    let mut off = endpoint(&[], false);
+    for e in [&ordered, &off] {
+        store.insert_endpoint(e).await.unwrap();
+    }
+    assert_eq!(store.next_delivery_due().await.unwrap(), None);
+    store
+        .insert_events(&[event("src_d", "d1", "a"), event("src_d", "d2", "a")])
+        .await
+        .unwrap();
+    while store.process_received(64, now_ms()).await.unwrap() > 0 {}
+    let now = now_ms();
+    let due = store.next_delivery_due().await.unwrap().unwrap();
+    assert!(due <= now, "fresh deliveries are due now");
+
+    // The disabled endpoint's deliveries are not due, and while the ordered endpoint's
+    // head is leased its second one is not either: the lease end is the next due time.
+    off.enabled = false;
+    off.disabled_reason = Some("manual".into());
+    assert!(store.update_endpoint(&off).await.unwrap());
+    let claimed = store.claim_deliveries(10, now, now + 60_000).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].endpoint_id, ordered.id);
+    assert_eq!(store.next_delivery_due().await.unwrap(), Some(now + 60_000));
+
+    off.enabled = true;
+    off.disabled_reason = None;
+    assert!(store.update_endpoint(&off).await.unwrap());
+    assert!(store.next_delivery_due().await.unwrap().unwrap() <= now);
 }

@@ -177,13 +177,14 @@ async fn queue_reclaims_jobs_of_a_dead_worker(db: &TestDb) {
         .await
         .unwrap();
     // A worker claims with a short lease, then "dies" (never completes or renews).
+    let claimed_at = now_ms();
     let dead_worker = store
-        .claim(1, Duration::from_millis(300), now_ms())
+        .claim(1, Duration::from_millis(300), claimed_at)
         .await
         .unwrap();
     assert_eq!(dead_worker[0].id, id);
     assert_eq!(
-        store.reclaim_expired(now_ms()).await.unwrap(),
+        store.reclaim_expired(claimed_at + 299).await.unwrap(),
         0,
         "lease still valid"
     );
@@ -239,10 +240,11 @@ async fn queue_backs_off_then_dead_letters(db: &TestDb) {
     let mut handlers = Handlers::default();
     handlers.register("flaky", handler.clone());
     let metrics = Arc::new(Metrics::default());
-    // Backoff of 300–600 ms: long enough to observe, short enough to wait out.
+    // Backoff of 0.5–2 s: long enough to observe on a loaded machine, short enough to
+    // wait out.
     let config = WorkerConfig {
-        backoff_base: Duration::from_millis(300),
-        backoff_max: Duration::from_millis(600),
+        backoff_base: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(2),
         ..fast_config()
     };
     let worker = Worker::new(store.clone(), handlers, config, metrics.clone());
@@ -269,7 +271,7 @@ async fn queue_backs_off_then_dead_letters(db: &TestDb) {
     );
     let due = store.next_due().await.unwrap().expect("retry scheduled");
     assert!(
-        due >= before + 150,
+        due >= before + 500,
         "retry waits at least half the base backoff"
     );
 

@@ -11,8 +11,9 @@ pub(super) async fn kill_9_while_delivering_loses_no_delivery(backend: Backend) 
     let dir = scratch_dir();
     let client = reqwest::Client::new();
     let receiver = Receiver::start().await;
-    // At most 4 deliveries of 50 ms at once: about 80/s, so the hub is killed mid-way.
-    receiver.slow_down(Duration::from_millis(50));
+    // At most 4 deliveries of 100 ms at once: about 40/s, so the hub is killed mid-way
+    // even when posting the events is slow.
+    receiver.slow_down(Duration::from_millis(100));
     let env = [("SWITCHYARD_DELIVERY__ENDPOINT_CONCURRENCY", "4")];
     let mut first = ChildHub::start_with(&dir, &config, &env);
     let r = client
@@ -47,7 +48,7 @@ pub(super) async fn kill_9_while_delivering_loses_no_delivery(backend: Backend) 
     );
 
     let second = ChildHub::start_with(&dir, &config, &env);
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut settled = false;
     loop {
         let mut ids: HashMap<i64, HashSet<String>> = HashMap::new();

@@ -17,7 +17,8 @@ pub(super) async fn kill_9_while_sending_loses_no_message(backend: Backend) {
         Some("/v3/mail/send"),
         ResponseTemplate::new(202)
             .insert_header("x-message-id", "sg-crash")
-            .set_delay(Duration::from_millis(50)),
+            // 4 sends of 100 ms at once: about 40/s, so the hub is killed mid-way.
+            .set_delay(Duration::from_millis(100)),
     )
     .await;
     let settings = dir.join("switchyard.toml");
@@ -63,7 +64,7 @@ pub(super) async fn kill_9_while_sending_loses_no_message(backend: Backend) {
     );
 
     let second = ChildHub::start_with(&dir, &config, &env);
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let seen = sent_ids(&provider).await;
         let mut idle = true;

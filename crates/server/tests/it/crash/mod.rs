@@ -50,7 +50,7 @@ impl JobHandler for Marker {
             b"",
         )
         .unwrap();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
         std::fs::write(self.0.join(format!("done-{}", job.payload)), b"").unwrap();
         Ok(())
     }

@@ -309,7 +309,8 @@ async fn retry_after_gone_and_timeouts(backend: Backend) {
         backend,
         |c| {
             fast_retries(c, &[50, 50]);
-            c.delivery.timeout.0 = Duration::from_millis(300);
+            // Short, yet long enough that a loaded machine answers every other request.
+            c.delivery.timeout.0 = Duration::from_secs(2);
         },
         vec![],
     )
@@ -325,7 +326,7 @@ async fn retry_after_gone_and_timeouts(backend: Backend) {
 
     // A timeout counts as a failed attempt and is retried.
     let slow = Receiver::start().await;
-    slow.script([(200, vec![], Duration::from_secs(1))]);
+    slow.script([(200, vec![], Duration::from_secs(5))]);
     create_endpoint(
         &app,
         json!({"url": slow.url("/"), "event_types": ["slow.*"]}),
@@ -376,6 +377,9 @@ async fn dead_letters_and_replay(backend: Backend) {
     let one_id = header(one, "webhook-id").to_string();
     let d = delivery_in(&app, &one_id, "failed").await;
     assert_eq!(d["attempts"], 2, "1 attempt + 1 retry, then a dead letter");
+    // The receiver answers before the outcome is committed: wait for both.
+    let two = got.iter().find(|r| body(r)["type"] == "x.two").unwrap();
+    delivery_in(&app, header(two, "webhook-id"), "failed").await;
     let failed: Value = app
         .get_json(&format!("/v1/endpoints/{ep}/deliveries?state=failed"))
         .await;

@@ -110,13 +110,21 @@ async fn credits_are_reserved_committed_and_refunded(backend: Backend) {
         json!({"to": "+15550002222", "body": "hi", "account": "acme"}),
     )
     .await;
-    assert_eq!(app.get_json("/v1/accounts/acme/credits").await["sms"], 0);
     let failed = status_is(&app, &sms, "failed").await;
     assert!(
         failed["last_error"].as_str().unwrap().contains("21211"),
         "{failed:#}"
     );
     assert_eq!(ledger_sums_to_balance(&app, "acme", "sms").await, 1);
+    let ledger = app.get_json("/v1/accounts/acme/credits/ledger").await;
+    let moves: Vec<(&str, i64)> = ledger["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["message_id"] == sms.as_str())
+        .map(|e| (e["kind"].as_str().unwrap(), e["delta"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(moves, [("refund", 1), ("reserve", -1)], "newest first");
 
     // Accounts without a credit record are not metered.
     let free = accepted(&app, "/v1/emails", email(&["a@x.io"], "other")).await;
