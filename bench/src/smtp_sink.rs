@@ -221,6 +221,7 @@ mod tests {
             tls: SmtpTls::None,
             pool_size: Some(8),
             from: None,
+            ca_file: None,
         })
         .build_with_env(&reqwest::Client::new(), &|_| None)
         .expect("smtp provider");

@@ -4,6 +4,8 @@
 //! `scripts/test` installs maildev and sets `SWITCHYARD_TEST_MAILDEV`; each test that
 //! needs it starts its own instance on free ports and stops it when done.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,14 +22,24 @@ use switchyard_providers::email::{Attachment, Email, EmailProvider, EmailProvide
 use switchyard_providers::testing::{Maildev, TempDir, free_port};
 
 fn smtp(url: String, timeout_secs: u64) -> Arc<dyn EmailProvider> {
+    smtp_with(url, timeout_secs, SmtpTls::None, None)
+}
+
+fn smtp_with(
+    url: String,
+    timeout_secs: u64,
+    tls: SmtpTls,
+    ca_file: Option<&Path>,
+) -> Arc<dyn EmailProvider> {
     EmailProviderConfig::Smtp(SmtpConfig {
         name: Some("relay".into()),
         priority: 0,
         timeout_secs: Some(timeout_secs),
         url: Secret::new(url),
-        tls: SmtpTls::None,
+        tls,
         pool_size: Some(2),
         from: None,
+        ca_file: ca_file.map(|p| p.to_string_lossy().into_owned()),
     })
     .build_with_env(&reqwest::Client::new(), &|_| None)
     .expect("smtp provider")
@@ -226,6 +238,160 @@ async fn smtp_pool_carries_concurrent_messages() {
             got["text"].as_str().map(str::trim_end),
             Some(format!("message {i}").as_str())
         );
+    }
+}
+
+/// A private certificate authority and a certificate it signed for 127.0.0.1, made
+/// with the `openssl` command: `(authority, certificate, key)` as PEM files in `dir`.
+fn private_authority(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    run(&[
+        &["req", "-x509", "-nodes", "-days", "2"],
+        &ec[..],
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=Switchyard Test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req", "-nodes"],
+        &ec[..],
+        &[
+            "-keyout",
+            "relay.key",
+            "-out",
+            "relay.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("relay.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("extensions");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "relay.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "relay.ext",
+        "-out",
+        "relay.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("relay.pem"),
+        dir.join("relay.key"),
+    )
+}
+
+/// Subjects of every email maildev holds.
+async fn subjects(maildev: &Maildev) -> Vec<String> {
+    let list: Vec<Value> = serde_json::from_slice(&maildev.get("/email").await).expect("list");
+    list.iter()
+        .filter_map(|e| e["subject"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn smtp_over_tls_trusts_the_configured_authority_only() {
+    let dir = TempDir::new("smtp-tls");
+    let (ca, cert, key) = private_authority(dir.path());
+    let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+    let maildev = Maildev::start(&[
+        "--silent",
+        "--incoming-secure",
+        "--incoming-cert",
+        &cert,
+        "--incoming-key",
+        &key,
+    ])
+    .await;
+    let mut message = email("msg_01tls", "Over TLS");
+    message.text = Some("encrypted on the way".into());
+    let trusted = smtp_with(maildev.smtp_url(""), 10, SmtpTls::Tls, Some(&ca));
+    trusted.send(&message).await.expect("sent over TLS");
+    let got = maildev.email("Over TLS").await;
+    assert_eq!(
+        got["text"].as_str().map(str::trim_end),
+        Some("encrypted on the way")
+    );
+
+    // Without the authority, the relay's certificate is not trusted: nothing is sent.
+    let mut refused = email("msg_01untrusted", "Untrusted");
+    refused.text = Some("x".into());
+    let untrusted = smtp_with(maildev.smtp_url(""), 10, SmtpTls::Tls, None);
+    let e = untrusted.send(&refused).await.expect_err("unknown issuer");
+    assert!(
+        matches!(&e, SendError::Transient(t) if t.to_lowercase().contains("certificate")),
+        "{e:?}"
+    );
+
+    // `starttls` never falls back to plain text: a relay without STARTTLS gets nothing.
+    let plain = Maildev::start(&["--silent"]).await;
+    let starttls = smtp_with(plain.smtp_url(""), 10, SmtpTls::Starttls, Some(&ca));
+    let e = starttls
+        .send(&refused)
+        .await
+        .expect_err("no STARTTLS offered");
+    assert!(
+        matches!(&e, SendError::Unauthorized(t) if t.contains("STARTTLS")),
+        "a relay that cannot be used as configured: {e:?}"
+    );
+    assert!(subjects(&plain).await.is_empty());
+    assert_eq!(subjects(&maildev).await, ["Over TLS"]);
+}
+
+#[test]
+fn an_unreadable_authority_file_is_a_configuration_error() {
+    let dir = TempDir::new("smtp-ca");
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    for (path, says) in [
+        (dir.path().join("missing.pem"), "cannot read"),
+        (garbage, "no usable PEM certificate"),
+    ] {
+        let e = EmailProviderConfig::Smtp(SmtpConfig {
+            name: None,
+            priority: 0,
+            timeout_secs: None,
+            url: Secret::new("smtp://relay.example".into()),
+            tls: SmtpTls::Tls,
+            pool_size: None,
+            from: None,
+            ca_file: Some(path.to_string_lossy().into_owned()),
+        })
+        .build_with_env(&reqwest::Client::new(), &|_| None)
+        .expect_err("bad ca_file");
+        let text = e.to_string();
+        assert!(text.contains("ca_file") && text.contains(says), "{text}");
     }
 }
 

@@ -326,6 +326,9 @@ pub trait MessageStore: Send + Sync {
     /// lease): each is leased until `lease_until`, moved to `sending` and its
     /// `attempts` incremented (the value returned fences [`MessageStore::record_send`]).
     async fn claim_messages(&self, limit: u32, now: i64, lease_until: i64) -> Result<Vec<Message>>;
+    /// Holds a claim longer: its lease now ends at `lease_until`. `false` (and nothing
+    /// changed) when the claim (`attempt`) is no longer current.
+    async fn extend_message_lease(&self, id: &str, attempt: i64, lease_until: i64) -> Result<bool>;
     /// Records the attempts and outcome of a claim; `false` (and nothing changed) when
     /// the claim is no longer current. Sent: commits the credits, publishes
     /// `message.sent` and applies status reports that arrived before the provider id

@@ -361,6 +361,18 @@ macro_rules! message_store_impl {
                 Ok(claimed)
             }
 
+            async fn extend_message_lease(&self, id: &str, attempt: i64, lease_until: i64) -> $crate::Result<bool> {
+                let done = ::sqlx::query(
+                    "UPDATE messages SET lease_until = $3 WHERE id = $1 AND attempts = $2 AND status = 'sending'",
+                )
+                .bind(id)
+                .bind(attempt)
+                .bind(lease_until)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn record_sends(
                 &self,
                 results: &[::switchyard_core::message::SendResult],

@@ -209,7 +209,10 @@ impl Messaging {
             message.category,
             &message.content,
         ) {
-            Ok(payload) => self.offer(&message, payload).await,
+            Ok(payload) => {
+                self.holding_lease(&message, self.offer(&message, payload))
+                    .await
+            }
             Err(reason) => (Vec::new(), SendOutcome::Failed { reason }),
         };
         let label = match &outcome {
@@ -243,6 +246,29 @@ impl Messaging {
                 Err(e) => {
                     tracing::error!(message_id = %message.id, error = %e, "recording a message outcome failed");
                     tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+            }
+        }
+    }
+
+    /// Runs a round while extending the message's lease every third of it, so that a
+    /// long round (several slow providers) is not claimed and sent again meanwhile.
+    async fn holding_lease<T>(&self, message: &Message, round: impl Future<Output = T>) -> T {
+        let lease = self.inner.config.lease.0;
+        tokio::pin!(round);
+        loop {
+            tokio::select! {
+                out = &mut round => return out,
+                _ = tokio::time::sleep(lease / 3) => {
+                    let until = now_ms() + lease.as_millis() as i64;
+                    let held = self.inner.store.extend_message_lease(&message.id, message.attempts, until);
+                    match held.await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(message_id = %message.id,
+                            "the claim on a message ended during its round; its outcome will be ignored"),
+                        Err(e) => tracing::warn!(message_id = %message.id, error = %e,
+                            "extending the claim on a message failed"),
+                    }
                 }
             }
         }

@@ -428,13 +428,37 @@ async fn claims_are_leased_and_outcomes_fenced(db: &TestDb) {
     );
     assert_eq!(store.next_message_due().await.unwrap(), Some(t0 + 1001));
 
+    // A sender still at work holds its claim longer.
+    assert!(
+        store
+            .extend_message_lease(&m.id, 1, t0 + 1500)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.next_message_due().await.unwrap(), Some(t0 + 1501));
+    assert!(
+        store
+            .claim_messages(10, t0 + 1200, t0 + 2000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the extended lease holds"
+    );
+
     // The lease expired (the sender died): claimable again, with a new attempt number.
     let second = store
-        .claim_messages(10, t0 + 1001, t0 + 2000)
+        .claim_messages(10, t0 + 1501, t0 + 2000)
         .await
         .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].attempts, 2);
+    assert!(
+        !store
+            .extend_message_lease(&m.id, 1, t0 + 9000)
+            .await
+            .unwrap(),
+        "a stale claim cannot be extended"
+    );
     assert!(
         !store
             .record_send(&sent(&first[0], "pm-stale"), t0 + 1500)

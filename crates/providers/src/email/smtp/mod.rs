@@ -5,7 +5,8 @@
 //! or `tls` (implicit TLS). The port defaults to 25 for `none`, 587 for `starttls` and
 //! 465 for `tls`. `timeout_secs` bounds opening a connection (greeting, TLS and AUTH
 //! included) and, separately, each message's transaction. `pool_size` connections at
-//! most are open at once; idle ones are reused.
+//! most are open at once; idle ones are reused. `ca_file` adds authorities to trust
+//! for the relay's certificate (the public ones are always trusted).
 //!
 //! Replies map as: 5xx authentication replies (530, 534, 535, 538) → unauthorized,
 //! other 5xx → rejected with the server's text, 4xx → transient, connection and
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use percent_encoding::percent_decode_str;
 use serde::{Deserialize, Serialize};
 use switchyard_core::Secret;
@@ -78,6 +79,10 @@ pub struct SmtpConfig {
     /// Sender for messages that do not name one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// A PEM file of certificate authorities to trust besides the public ones, for a
+    /// relay whose certificate a private authority signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 const DEFAULT_POOL_SIZE: u32 = 16;
@@ -174,7 +179,24 @@ impl SmtpConfig {
     }
 
     fn tls_parameters(&self, ctx: &Ctx<'_>, host: &str) -> Result<TlsParameters, ConfigError> {
-        TlsParameters::new(host.to_string())
+        let mut builder = TlsParameters::builder(host.to_string());
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| ctx.invalid("ca_file", format!("cannot read {path}: {e}")))?;
+            let unusable = |detail: String| {
+                ctx.invalid(
+                    "ca_file",
+                    format!("{path} holds no usable PEM certificate{detail}"),
+                )
+            };
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(unusable(String::new()));
+            }
+            let ca = Certificate::from_pem(&pem).map_err(|e| unusable(format!(": {e}")))?;
+            builder = builder.add_root_certificate(ca);
+        }
+        builder
+            .build()
             .map_err(|e| ctx.invalid("tls", format!("cannot set up TLS for the host: {e}")))
     }
 }
@@ -317,6 +339,7 @@ mod tests {
             tls,
             pool_size: None,
             from: None,
+            ca_file: None,
         }
     }
 

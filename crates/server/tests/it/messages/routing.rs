@@ -16,6 +16,7 @@ both_backends!(
     rejections_fail_at_once_with_the_reason,
     retries_end_in_failure_after_max_attempts,
     rate_limits_are_waited_out_or_deferred,
+    a_round_longer_than_the_lease_sends_once,
 );
 
 fn providers(config: &mut Config, list: Value) {
@@ -293,5 +294,48 @@ async fn rate_limits_are_waited_out_or_deferred(backend: Backend) {
         switchyard_core::time::parse_rfc3339(m["attempts"][0]["at"].as_str().unwrap()).unwrap();
     assert!(next - tried >= 119_000, "{m:#}");
     assert_eq!(slow.received_requests().await.unwrap().len(), 1);
+    app.finish().await;
+}
+
+/// A round that outlasts `messages.lease` (a provider timing out twice, then the next
+/// one) keeps its claim: the message is not claimed and sent a second time meanwhile.
+async fn a_round_longer_than_the_lease_sends_once(backend: Backend) {
+    let slow = super::fake(
+        Some("/v3/mail/send"),
+        ResponseTemplate::new(202).set_delay(std::time::Duration::from_secs(30)),
+    )
+    .await;
+    let resend = resend_fake(200, json!({"id": "re-once"})).await;
+    let (sg, re) = (slow.uri(), resend.uri());
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            providers(
+                c,
+                json!([
+                    {"kind": "sendgrid", "name": "slow", "priority": 1, "api_key": "SG.test", "base_url": sg, "timeout_secs": 3},
+                    {"kind": "resend", "name": "backup", "priority": 2, "api_key": "re_test", "base_url": re},
+                ]),
+            );
+            c.messages.provider_retries = 1;
+            c.messages.lease.0 = std::time::Duration::from_secs(5);
+        },
+        vec![],
+    )
+    .await;
+    let id = accepted(&app, "/v1/emails", email(0)).await;
+    let m = status_is(&app, &id, "sent").await;
+    assert_eq!(m["provider"], "backup");
+    let tries: Vec<&str> = m["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(tries, ["slow", "slow", "backup"], "{m:#}");
+    // Long enough for a second claim to have reached the backup, had there been one.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(resend.received_requests().await.unwrap().len(), 1);
+    assert_eq!(slow.received_requests().await.unwrap().len(), 2);
     app.finish().await;
 }
