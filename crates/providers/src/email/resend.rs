@@ -117,6 +117,7 @@ fn request(email: &Email) -> SendEmail<'_> {
             .map(|a| WireAttachment {
                 filename: &a.filename,
                 content: BASE64.encode(&a.content),
+                content_type: &a.content_type,
             })
             .collect(),
         headers: BTreeMap::from([(HUB_ID_HEADER, email.message_id.as_str())]),
@@ -158,6 +159,8 @@ struct SendEmail<'a> {
 struct WireAttachment<'a> {
     filename: &'a str,
     content: String,
+    /// Resend derives it from the file name when absent; the request's own is kept.
+    content_type: &'a str,
 }
 
 #[derive(Serialize)]

@@ -226,7 +226,11 @@ pub fn resend() -> Fake {
             assert_eq!(body["html"], "<p>Total: <b>10</b></p>");
             assert_eq!(
                 body["attachments"],
-                json!([{"filename": "invoice.txt", "content": BASE64.encode(b"total: 10\n")}])
+                json!([{
+                    "filename": "invoice.txt",
+                    "content": BASE64.encode(b"total: 10\n"),
+                    "content_type": "text/plain",
+                }])
             );
             let tags = body["tags"].as_array().expect("tags");
             assert!(
