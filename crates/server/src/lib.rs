@@ -22,6 +22,7 @@ mod claim_loop;
 pub mod config;
 pub mod delivery;
 pub mod extract;
+mod idempotency;
 pub mod intake;
 pub mod keys;
 pub mod masterkey;
@@ -318,6 +319,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/events/{id}", get(routes::events::get))
         .route("/events/{id}/replay", post(routes::events::replay))
+        // Runs after authentication (the last route layer runs first).
+        .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     Router::new()
         .route("/healthz", get(routes::health::healthz))

@@ -26,6 +26,7 @@ mod common;
 mod credit_sql;
 mod delivery_sql;
 mod event_sql;
+mod idempotency_sql;
 mod message_sql;
 mod migrate;
 pub mod postgres;
@@ -373,6 +374,48 @@ pub trait ProviderStore: Send + Sync {
     async fn delete_provider(&self, channel: Channel, name: &str) -> Result<bool>;
 }
 
+/// What [`IdempotencyStore::begin_request`] found for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begun {
+    /// The key is new (or its earlier request died unanswered): run the request.
+    Run,
+    /// An earlier request with the same digest succeeded with this status; its answer
+    /// is in the vault under [`idempotency_secret_id`].
+    Replay { status: u16 },
+    /// The key was used for a different request.
+    Mismatch,
+    /// A request with this key is running.
+    InProgress,
+}
+
+/// Where the vault keeps the answer replayed for an idempotency key.
+pub fn idempotency_secret_id(key: &str) -> String {
+    format!("idempotency:{key}")
+}
+
+/// Idempotency keys of API requests that have no idempotency of their own.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request with `digest`. A key created before `expired_before`
+    /// is forgotten; one whose request started before `stale_before` and never answered
+    /// (its node died) is taken over.
+    async fn begin_request(
+        &self,
+        key: &str,
+        digest: &str,
+        now: i64,
+        stale_before: i64,
+        expired_before: i64,
+    ) -> Result<Begun>;
+    /// Records that the request holding `key` succeeded with `status` (its answer is
+    /// sealed in the vault first).
+    async fn finish_request(&self, key: &str, status: u16) -> Result<()>;
+    /// Releases `key` after its request failed, so that it can be tried again.
+    async fn abandon_request(&self, key: &str) -> Result<()>;
+    /// Forgets keys created before `before`, and their answers; how many were forgotten.
+    async fn purge_idempotency_keys(&self, before: i64) -> Result<u64>;
+}
+
 /// Everything the hub persists.
 pub trait Store:
     KeyStore
@@ -384,6 +427,7 @@ pub trait Store:
     + MessageStore
     + ProviderStore
     + TemplateStore
+    + IdempotencyStore
     + JobQueue
     + Admin
     + std::fmt::Debug
@@ -399,6 +443,7 @@ impl<
         + MessageStore
         + ProviderStore
         + TemplateStore
+        + IdempotencyStore
         + JobQueue
         + Admin
         + std::fmt::Debug,

@@ -24,6 +24,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     5 "credits" "0005_credits.sql",
     6 "messages" "0006_messages.sql",
     7 "provider_configs" "0007_provider_configs.sql",
+    8 "idempotency_keys" "0008_idempotency_keys.sql",
 );
 
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
@@ -34,6 +35,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     5 "credits" "0005_credits.sql",
     6 "messages" "0006_messages.sql",
     7 "provider_configs" "0007_provider_configs.sql",
+    8 "idempotency_keys" "0008_idempotency_keys.sql",
 );
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

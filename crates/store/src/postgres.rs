@@ -257,6 +257,7 @@ crate::message_sql::message_store_impl!(PgStore, Postgres);
 crate::status_sql::status_store_impl!(PgStore, Postgres);
 crate::provider_sql::provider_store_impl!(PgStore, Postgres);
 crate::template_sql::template_store_impl!(PgStore, Postgres);
+crate::idempotency_sql::idempotency_store_impl!(PgStore, Postgres);
 
 /// Sends `NOTIFY switchyard_jobs` after enqueues, coalescing bursts into one notice.
 async fn announce_jobs(pool: PgPool, announce: Arc<Notify>) {

@@ -202,6 +202,7 @@ crate::message_sql::message_store_impl!(SqliteStore, Sqlite);
 crate::status_sql::status_store_impl!(SqliteStore, Sqlite);
 crate::provider_sql::provider_store_impl!(SqliteStore, Sqlite);
 crate::template_sql::template_store_impl!(SqliteStore, Sqlite);
+crate::idempotency_sql::idempotency_store_impl!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl Admin for SqliteStore {

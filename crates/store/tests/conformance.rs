@@ -12,6 +12,8 @@ use switchyard_store::{NewKey, Page, StoreError, conformance};
 mod credits;
 #[path = "conformance/events.rs"]
 mod events;
+#[path = "conformance/idempotency.rs"]
+mod idempotency;
 #[path = "conformance/message_log.rs"]
 mod message_log;
 #[path = "conformance/messages.rs"]

@@ -239,14 +239,12 @@ pub async fn publish(
     {
         field(key, "unknown field; expected type and data");
     }
-    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => Some(format!("idempotency:{k}")),
-        Some(_) => {
-            field(
-                "Idempotency-Key",
-                "expected 1 to 255 visible ASCII characters",
-            );
+    let key = match crate::idempotency::key(&headers) {
+        Ok(k) => k.map(|k| format!("idempotency:{k}")),
+        Err(e) => {
+            for problem in e.errors {
+                field(&problem.field, &problem.message);
+            }
             None
         }
     };

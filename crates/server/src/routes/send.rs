@@ -228,16 +228,8 @@ fn check_addresses(p: &mut Problems, field: &str, list: &[String]) {
 }
 
 fn idempotency(headers: &HeaderMap, channel: Channel) -> Result<Option<String>, ApiError> {
-    match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => Ok(None),
-        Some(Ok(k)) if !k.is_empty() && k.len() <= 255 => {
-            Ok(Some(format!("{}:{k}", channel.as_str())))
-        }
-        Some(_) => Err(ApiError::invalid_field(
-            "Idempotency-Key",
-            "expected 1 to 255 visible ASCII characters",
-        )),
-    }
+    let key = crate::idempotency::key(headers)?;
+    Ok(key.map(|k| format!("{}:{k}", channel.as_str())))
 }
 
 /// How a request is told apart: its idempotency key (per channel), and the digest of
@@ -566,9 +558,7 @@ fn queued(m: &Message, replayed: bool) -> Response {
     });
     let mut response = (StatusCode::ACCEPTED, body).into_response();
     if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        crate::idempotency::mark_replayed(&mut response);
     }
     response
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod api;
 mod crash;
 mod delivery;
+mod idempotency;
 mod intake;
 mod interop;
 mod keys;
