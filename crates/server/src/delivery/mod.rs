@@ -247,9 +247,23 @@ impl Dispatcher {
             .clone()
     }
 
+    /// Hands a claimed delivery back without counting its attempt, due at `until`.
+    async fn hand_back(&self, c: &Claimed, until: i64) {
+        if let Err(e) = self.store.defer_delivery(&c.id, c.attempt, until).await {
+            tracing::error!(delivery_id = %c.id, error = %e, "handing back a delivery failed");
+        }
+    }
+
     async fn deliver(&self, c: Claimed) {
         let slot = self.slot(&c.endpoint_id);
-        let permit = slot.acquire().await;
+        // A busy endpoint's deliveries wait at most one timeout for a slot, then are
+        // handed back for later: the lease never ends while one waits, and they do not
+        // hold this node's other work up.
+        let wait = self.config.timeout.0;
+        let Ok(permit) = tokio::time::timeout(wait, slot.acquire()).await else {
+            self.hand_back(&c, now_ms() + wait.as_millis() as i64).await;
+            return;
+        };
         let started_at = now_ms();
         let t0 = Instant::now();
         let attempt = |status: Option<u16>, body: Option<String>, error: Option<&str>| Attempt {
@@ -269,9 +283,7 @@ impl Dispatcher {
                     // Over the limit for a while: hand it back uncounted, due in the
                     // next slot, instead of holding a slot and a lease.
                     let until = (now_ms() / RATE_SLOT_MS + 1) * RATE_SLOT_MS;
-                    if let Err(e) = self.store.defer_delivery(&c.id, c.attempt, until).await {
-                        tracing::error!(delivery_id = %c.id, error = %e, "deferring a rate-limited delivery failed");
-                    }
+                    self.hand_back(&c, until).await;
                     return;
                 }
                 self.send(&c, &ready, attempt).await
@@ -437,8 +449,9 @@ impl crate::claim_loop::Claimer for Dispatcher {
     const WHAT: &'static str = "deliveries";
 
     async fn claim(&self, free: usize) -> Result<Vec<Claimed>, switchyard_store::StoreError> {
-        // Long enough for a wait on the endpoint's rate limit and one attempt, recorded;
-        // a node that dies leaves its deliveries to others after this.
+        // Long enough for a wait on the endpoint's slot (at most one timeout), one on its
+        // rate limit and one attempt, recorded; a node that dies leaves its deliveries
+        // to others after this.
         let lease = self.config.timeout.0 * 2 + RATE_WAIT + Duration::from_secs(5);
         let now = now_ms();
         self.store

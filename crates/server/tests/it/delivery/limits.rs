@@ -1,4 +1,5 @@
-//! Limits that hold: rate limits across nodes, and disabling endpoints that keep failing.
+//! Limits that hold: rate limits across nodes, one slow endpoint's backlog, and disabling
+//! endpoints that keep failing.
 
 use super::*;
 
@@ -132,5 +133,50 @@ pub(super) async fn failing_endpoints_are_disabled_with_an_event(backend: Backen
     assert_eq!(r.status(), 200);
     let got = broken.wait_for(attempts + 1).await;
     delivery_in(&app, header(got.last().unwrap(), "webhook-id"), "succeeded").await;
+    app.finish().await;
+}
+
+/// A slow endpoint's backlog outlasts a delivery's lease (9 s with a 1 s timeout):
+/// deliveries waiting for its one slot are handed back in time, so none is sent twice
+/// and the wait counts no attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_endpoint_gets_each_delivery_once() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        |c| {
+            c.delivery.timeout.0 = Duration::from_secs(1);
+            c.delivery.endpoint_concurrency = 1;
+        },
+        vec![],
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.slow_down(Duration::from_millis(250));
+    create_endpoint(&app, json!({"url": receiver.url("/")})).await;
+    // About 11 s one at a time.
+    let total = 45;
+    for n in 0..total {
+        publish(&app, "busy.item", json!({"n": n})).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.received().len() < total {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {total} delivered",
+            receiver.received().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ids: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| header(r, "webhook-id").to_string())
+        .collect();
+    let unique: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), total, "every delivery arrived");
+    assert_eq!(ids.len(), total, "none arrived twice");
+    for id in &ids {
+        assert_eq!(delivery_in(&app, id, "succeeded").await["attempts"], 1);
+    }
     app.finish().await;
 }
