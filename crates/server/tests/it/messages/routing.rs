@@ -19,8 +19,28 @@ both_backends!(
     a_round_longer_than_the_lease_sends_once,
 );
 
-fn providers(config: &mut Config, list: Value) {
-    config.email.providers = serde_json::from_value(list).expect("provider config");
+/// A hub whose email providers are `list`, with `tweak` applied to its other settings.
+async fn spawn(backend: Backend, list: Value, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let setup = |c: &mut Config| {
+        c.email.providers = serde_json::from_value(list).expect("provider config");
+        tweak(c);
+    };
+    TestApp::spawn_with(backend, setup, vec![]).await
+}
+
+/// One field of each provider attempt of message `m`, oldest first.
+fn tried<'a>(m: &'a Value, field: &str) -> Vec<&'a str> {
+    m["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a[field].as_str().unwrap())
+        .collect()
+}
+
+/// When attempt `i` of message `m` was made (milliseconds since the epoch).
+fn tried_at(m: &Value, i: usize) -> i64 {
+    switchyard_core::time::parse_rfc3339(m["attempts"][i]["at"].as_str().unwrap()).unwrap()
 }
 
 fn fast_retries(config: &mut Config) {
@@ -64,22 +84,15 @@ async fn failover_to_the_next_provider_and_breaker(backend: Backend) {
     let sendgrid = sendgrid_fake(500).await;
     let resend = resend_fake(200, json!({"id": "re-1"})).await;
     let (sg, re) = (sendgrid.uri(), resend.uri());
-    let app = TestApp::spawn_with(
-        backend,
-        |c| {
-            providers(
-                c,
-                json!([
-                    {"kind": "resend", "name": "backup", "priority": 2, "api_key": "re_test", "base_url": re},
-                    {"kind": "sendgrid", "name": "primary", "priority": 1, "api_key": "SG.test", "base_url": sg},
-                ]),
-            );
-            c.messages.provider_retries = 1;
-            c.messages.breaker_failures = 4;
-            c.messages.concurrency = 1;
-        },
-        vec![],
-    )
+    let list = json!([
+        {"kind": "resend", "name": "backup", "priority": 2, "api_key": "re_test", "base_url": re},
+        {"kind": "sendgrid", "name": "primary", "priority": 1, "api_key": "SG.test", "base_url": sg},
+    ]);
+    let app = spawn(backend, list, |c| {
+        c.messages.provider_retries = 1;
+        c.messages.breaker_failures = 4;
+        c.messages.concurrency = 1;
+    })
     .await;
     let order: Vec<Value> = app.get_json("/v1/providers").await["data"]
         .as_array()
@@ -94,23 +107,16 @@ async fn failover_to_the_next_provider_and_breaker(backend: Backend) {
     let m = status_is(&app, &first, "sent").await;
     assert_eq!(m["provider"], "backup");
     assert_eq!(m["provider_message_id"], "re-1");
-    let tries: Vec<(String, String)> = m["attempts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["provider"].as_str().unwrap().into(),
-                a["outcome"].as_str().unwrap().into(),
-            )
-        })
+    let tries: Vec<(&str, &str)> = tried(&m, "provider")
+        .into_iter()
+        .zip(tried(&m, "outcome"))
         .collect();
     let expected = [
         ("primary", "retryable"),
         ("primary", "retryable"),
         ("backup", "sent"),
     ];
-    assert_eq!(tries, expected.map(|(p, o)| (p.to_string(), o.to_string())));
+    assert_eq!(tries, expected);
     assert!(
         m["attempts"][0]["error"].as_str().unwrap().contains("500"),
         "{m:#}"
@@ -149,18 +155,13 @@ async fn rejections_fail_at_once_with_the_reason(backend: Backend) {
     .await;
     let sendgrid = sendgrid_fake(202).await;
     let (sg, re) = (sendgrid.uri(), resend.uri());
-    let app = TestApp::spawn_with(
+    let app = spawn(
         backend,
-        |c| {
-            providers(
-                c,
-                json!([
-                    {"kind": "resend", "api_key": "re_test", "base_url": re},
-                    {"kind": "sendgrid", "priority": 5, "api_key": "SG.test", "base_url": sg},
-                ]),
-            )
-        },
-        vec![],
+        json!([
+            {"kind": "resend", "api_key": "re_test", "base_url": re},
+            {"kind": "sendgrid", "priority": 5, "api_key": "SG.test", "base_url": sg},
+        ]),
+        |_| {},
     )
     .await;
     let id = accepted(&app, "/v1/emails", email(0)).await;
@@ -182,19 +183,15 @@ async fn rejections_fail_at_once_with_the_reason(backend: Backend) {
 async fn retries_end_in_failure_after_max_attempts(backend: Backend) {
     let sendgrid = sendgrid_fake(503).await;
     let sg = sendgrid.uri();
-    let app = TestApp::spawn_with(
+    let app = spawn(
         backend,
+        json!([{"kind": "sendgrid", "api_key": "SG.test", "base_url": sg}]),
         |c| {
-            providers(
-                c,
-                json!([{"kind": "sendgrid", "api_key": "SG.test", "base_url": sg}]),
-            );
             c.messages.provider_retries = 0;
             c.messages.max_attempts = 3;
             c.messages.breaker_failures = 100;
             fast_retries(c);
         },
-        vec![],
     )
     .await;
     let id = accepted(&app, "/v1/emails", email(0)).await;
@@ -206,10 +203,7 @@ async fn retries_end_in_failure_after_max_attempts(backend: Backend) {
         "{m:#}"
     );
     // The rounds were spaced by the backoff.
-    let at = |i: usize| {
-        switchyard_core::time::parse_rfc3339(m["attempts"][i]["at"].as_str().unwrap()).unwrap()
-    };
-    assert!(at(1) - at(0) >= 35, "{m:#}");
+    assert!(tried_at(&m, 1) - tried_at(&m, 0) >= 35, "{m:#}");
     assert_eq!(sendgrid.received_requests().await.unwrap().len(), 3);
     app.finish().await;
 }
@@ -231,34 +225,20 @@ async fn rate_limits_are_waited_out_or_deferred(backend: Backend) {
         .mount(&sendgrid)
         .await;
     let sg = sendgrid.uri();
-    let app = TestApp::spawn_with(
+    let app = spawn(
         backend,
-        |c| {
-            providers(
-                c,
-                json!([{"kind": "sendgrid", "api_key": "SG.test", "base_url": sg}]),
-            )
-        },
-        vec![],
+        json!([{"kind": "sendgrid", "api_key": "SG.test", "base_url": sg}]),
+        |_| {},
     )
     .await;
     let id = accepted(&app, "/v1/emails", email(0)).await;
     let m = status_is(&app, &id, "sent").await;
-    let outcomes: Vec<&str> = m["attempts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["outcome"].as_str().unwrap())
-        .collect();
-    assert_eq!(outcomes, ["retryable", "sent"], "{m:#}");
+    assert_eq!(tried(&m, "outcome"), ["retryable", "sent"], "{m:#}");
     assert_eq!(
         m["rounds"], 1,
         "a short Retry-After is waited out in the round"
     );
-    let at = |i: usize| {
-        switchyard_core::time::parse_rfc3339(m["attempts"][i]["at"].as_str().unwrap()).unwrap()
-    };
-    assert!(at(1) - at(0) >= 950, "{m:#}");
+    assert!(tried_at(&m, 1) - tried_at(&m, 0) >= 950, "{m:#}");
     app.finish().await;
 
     // A Retry-After longer than messages.max_inline_wait defers the message instead.
@@ -268,15 +248,10 @@ async fn rate_limits_are_waited_out_or_deferred(backend: Backend) {
     )
     .await;
     let uri = slow.uri();
-    let app = TestApp::spawn_with(
+    let app = spawn(
         backend,
-        |c| {
-            providers(
-                c,
-                json!([{"kind": "sendgrid", "api_key": "SG.test", "base_url": uri}]),
-            )
-        },
-        vec![],
+        json!([{"kind": "sendgrid", "api_key": "SG.test", "base_url": uri}]),
+        |_| {},
     )
     .await;
     let id = accepted(&app, "/v1/emails", email(1)).await;
@@ -290,9 +265,7 @@ async fn rate_limits_are_waited_out_or_deferred(backend: Backend) {
     }
     let next =
         switchyard_core::time::parse_rfc3339(m["next_attempt_at"].as_str().unwrap()).unwrap();
-    let tried =
-        switchyard_core::time::parse_rfc3339(m["attempts"][0]["at"].as_str().unwrap()).unwrap();
-    assert!(next - tried >= 119_000, "{m:#}");
+    assert!(next - tried_at(&m, 0) >= 119_000, "{m:#}");
     assert_eq!(slow.received_requests().await.unwrap().len(), 1);
     app.finish().await;
 }
@@ -307,32 +280,19 @@ async fn a_round_longer_than_the_lease_sends_once(backend: Backend) {
     .await;
     let resend = resend_fake(200, json!({"id": "re-once"})).await;
     let (sg, re) = (slow.uri(), resend.uri());
-    let app = TestApp::spawn_with(
-        backend,
-        |c| {
-            providers(
-                c,
-                json!([
-                    {"kind": "sendgrid", "name": "slow", "priority": 1, "api_key": "SG.test", "base_url": sg, "timeout_secs": 3},
-                    {"kind": "resend", "name": "backup", "priority": 2, "api_key": "re_test", "base_url": re},
-                ]),
-            );
-            c.messages.provider_retries = 1;
-            c.messages.lease.0 = std::time::Duration::from_secs(5);
-        },
-        vec![],
-    )
+    let list = json!([
+        {"kind": "sendgrid", "name": "slow", "priority": 1, "api_key": "SG.test", "base_url": sg, "timeout_secs": 3},
+        {"kind": "resend", "name": "backup", "priority": 2, "api_key": "re_test", "base_url": re},
+    ]);
+    let app = spawn(backend, list, |c| {
+        c.messages.provider_retries = 1;
+        c.messages.lease.0 = std::time::Duration::from_secs(5);
+    })
     .await;
     let id = accepted(&app, "/v1/emails", email(0)).await;
     let m = status_is(&app, &id, "sent").await;
     assert_eq!(m["provider"], "backup");
-    let tries: Vec<&str> = m["attempts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["provider"].as_str().unwrap())
-        .collect();
-    assert_eq!(tries, ["slow", "slow", "backup"], "{m:#}");
+    assert_eq!(tried(&m, "provider"), ["slow", "slow", "backup"], "{m:#}");
     // Long enough for a second claim to have reached the backup, had there been one.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     assert_eq!(resend.received_requests().await.unwrap().len(), 1);
