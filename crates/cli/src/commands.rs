@@ -190,7 +190,7 @@ pub async fn serve(config: Option<&Path>, args: ServeArgs) -> anyhow::Result<()>
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, store = hub.state().store.backend(), "switchyard is listening");
+    tracing::info!(address = %listener.local_addr()?, store = hub.services().store.backend(), "switchyard is listening");
     hub.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -7,7 +7,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
@@ -54,63 +53,29 @@ pub fn looks_like_key(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// What a key may do. `admin` may do everything; `read` may call every `GET`; a
-/// resource scope grants reading and writing that resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    Admin,
-    Read,
-    Keys,
-    Sources,
-    Events,
-    Endpoints,
-    Messages,
-    Templates,
-    Accounts,
+crate::text_enum! {
+    /// What a key may do. `admin` may do everything; `read` may call every `GET`; a
+    /// resource scope grants reading and writing that resource.
+    pub enum Scope {
+        Admin = "admin",
+        Read = "read",
+        Keys = "keys",
+        Sources = "sources",
+        Events = "events",
+        Endpoints = "endpoints",
+        Messages = "messages",
+        Templates = "templates",
+        Accounts = "accounts",
+    }
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
-        Scope::Admin,
-        Scope::Read,
-        Scope::Keys,
-        Scope::Sources,
-        Scope::Events,
-        Scope::Endpoints,
-        Scope::Messages,
-        Scope::Templates,
-        Scope::Accounts,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Admin => "admin",
-            Scope::Read => "read",
-            Scope::Keys => "keys",
-            Scope::Sources => "sources",
-            Scope::Events => "events",
-            Scope::Endpoints => "endpoints",
-            Scope::Messages => "messages",
-            Scope::Templates => "templates",
-            Scope::Accounts => "accounts",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
-    }
-
     /// Parses a space- or comma-separated list, as stored and as typed on the CLI.
     pub fn parse_list(s: &str) -> Result<Vec<Scope>, String> {
         let mut scopes = Vec::new();
         for part in s.split([' ', ',']).filter(|p| !p.is_empty()) {
             let scope = Scope::parse(part).ok_or_else(|| {
-                let known: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-                format!(
-                    "unknown scope {part:?}; expected one of {}",
-                    known.join(", ")
-                )
+                format!("unknown scope {part:?}; expected one of {}", Scope::names())
             })?;
             if !scopes.contains(&scope) {
                 scopes.push(scope);
@@ -136,6 +101,17 @@ pub fn allows(granted: &[Scope], resource: Scope, write: bool) -> bool {
         || (!write && granted.contains(&Scope::Read))
 }
 
+/// Whether a key holding `granted` holds every scope of `wanted` (`admin` holds them
+/// all). A key may only hand on, rotate or revoke what it holds itself.
+pub fn holds_all(granted: &[Scope], wanted: &[Scope]) -> bool {
+    granted.contains(&Scope::Admin) || wanted.iter().all(|w| granted.contains(w))
+}
+
+crate::text_enum! {
+    /// Whether a key works.
+    pub enum KeyStatus { Active = "active", Expired = "expired", Revoked = "revoked" }
+}
+
 /// A stored key as listed; never contains the raw key or its digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
@@ -154,6 +130,16 @@ impl ApiKey {
     /// Usable at `now`: not revoked and not past its expiry.
     pub fn is_active(&self, now: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|t| t > now)
+    }
+
+    pub fn status(&self, now: i64) -> KeyStatus {
+        if self.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if self.is_active(now) {
+            KeyStatus::Active
+        } else {
+            KeyStatus::Expired
+        }
     }
 }
 
@@ -189,5 +175,9 @@ mod tests {
         assert!(allows(&[Scope::Read], Scope::Keys, false));
         assert!(!allows(&[Scope::Read], Scope::Keys, true));
         assert!(!allows(&[Scope::Events], Scope::Keys, false));
+        assert!(holds_all(&[Scope::Admin], &[Scope::Admin, Scope::Keys]));
+        assert!(holds_all(&[Scope::Keys, Scope::Read], &[Scope::Read]));
+        assert!(!holds_all(&[Scope::Keys], &[Scope::Admin]));
+        assert!(!holds_all(&[Scope::Keys, Scope::Read], &[Scope::Sources]));
     }
 }

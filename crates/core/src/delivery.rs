@@ -2,6 +2,19 @@
 //! matching endpoint) and their attempts, as stored; subscription matching and the
 //! retry schedule.
 
+use std::collections::BTreeMap;
+
+crate::text_enum! {
+    /// Where a delivery is.
+    pub enum DeliveryState {
+        /// Waiting for its next attempt (or being attempted).
+        Pending = "pending",
+        Succeeded = "succeeded",
+        /// No attempts left: a dead letter, replayable.
+        Failed = "failed",
+    }
+}
+
 /// An endpoint as stored. Its signing secret lives sealed in the vault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -11,8 +24,9 @@ pub struct Endpoint {
     /// Subscribed types; empty means every event. `*` matches one dot segment, a final
     /// `*` also matches any deeper ones (`payment.*` matches `payment.invoice.paid`).
     pub event_types: Vec<String>,
-    /// Extra request headers, as a JSON object of strings.
-    pub headers: String,
+    /// Extra request headers, by lowercase name. The hub stores their values sealed
+    /// and keeps only a mask here (see the delivery capability).
+    pub headers: BTreeMap<String, String>,
     /// Deliveries per second across all nodes; `None` for no limit.
     pub rate_limit: Option<i64>,
     /// One delivery at a time, in event order; a failing one holds back the rest.
@@ -28,6 +42,25 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// A new, enabled endpoint for `url` subscribing to every event, created at `now`.
+    pub fn new(id: String, url: String, now: i64) -> Self {
+        Self {
+            id,
+            url,
+            description: None,
+            event_types: Vec::new(),
+            headers: BTreeMap::new(),
+            rate_limit: None,
+            ordered: false,
+            enabled: true,
+            disabled_reason: None,
+            secret_grace_until: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Whether this endpoint subscribes to events of `event_type`.
     pub fn subscribes(&self, event_type: &str) -> bool {
         self.event_types.is_empty() || self.event_types.iter().any(|p| matches(p, event_type))
@@ -69,8 +102,7 @@ pub struct Delivery {
     pub id: String,
     pub event_id: String,
     pub endpoint_id: String,
-    /// `pending`, `succeeded` or `failed` (dead letter).
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i64,
     pub next_attempt_at: Option<i64>,
     pub last_status: Option<i64>,
@@ -157,21 +189,7 @@ mod tests {
 
     #[test]
     fn no_subscriptions_means_everything() {
-        let mut e = Endpoint {
-            id: "ep_x".into(),
-            url: "https://example.com".into(),
-            description: None,
-            event_types: vec![],
-            headers: "{}".into(),
-            rate_limit: None,
-            ordered: false,
-            enabled: true,
-            disabled_reason: None,
-            secret_grace_until: None,
-            failing_since: None,
-            created_at: 0,
-            updated_at: 0,
-        };
+        let mut e = Endpoint::new("ep_x".into(), "https://example.com".into(), 0);
         assert!(e.subscribes("whatever"));
         e.event_types = vec!["payment.*".into(), "message.delivered".into()];
         assert!(e.subscribes("payment.checkout.completed"));

@@ -1,29 +1,28 @@
-//! Sources (where provider webhooks arrive) and events (everything that happened), as
-//! stored. Interpretation of kinds and payloads lives with the intake code.
+//! Events (everything that happened) as stored, and the hub's vocabulary of event types.
 
-/// A webhook source as stored. Credentials are not here: they live sealed in the vault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    pub id: String,
-    pub name: String,
-    /// The verification scheme, e.g. `stripe`, `standard_webhooks`, `twilio`.
-    pub kind: String,
-    /// Non-secret settings as JSON (tolerance, header names, public URL override…).
-    pub settings: String,
-    pub enabled: bool,
-    /// Until when the previous credential is still accepted (rotation overlap).
-    pub previous_until: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
+use crate::source::SourceKind;
+
+crate::text_enum! {
+    /// Where an event is in processing.
+    pub enum EventState {
+        /// Stored; waiting for processing.
+        Received = "received",
+        Processed = "processed",
+        Failed = "failed",
+    }
 }
+
+/// The `source_id` of events published by the application (and by the hub itself).
+pub const APP_SOURCE: &str = "app";
 
 /// An event to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     pub id: String,
     pub source_id: Option<String>,
-    /// The kind of the source at intake (the source may be deleted later).
-    pub source_kind: Option<String>,
+    /// The kind of the source at intake (the source may be deleted later); `None` for
+    /// events the application or the hub published.
+    pub source_kind: Option<SourceKind>,
     /// The provider's identity of the event; unique per source.
     pub dedupe_key: Option<String>,
     pub provider_type: Option<String>,
@@ -34,19 +33,42 @@ pub struct NewEvent {
     pub received_at: i64,
 }
 
+impl NewEvent {
+    /// An event published by the application or the hub: de-duplicated on `key` when
+    /// given, processed and delivered like any provider event.
+    pub fn published(
+        event_type: &str,
+        data: &serde_json::Value,
+        key: Option<String>,
+        now: i64,
+    ) -> NewEvent {
+        let id = crate::new_id("evt");
+        NewEvent {
+            dedupe_key: Some(key.unwrap_or_else(|| id.clone())),
+            id,
+            source_id: Some(APP_SOURCE.into()),
+            source_kind: None,
+            provider_type: None,
+            event_type: event_type.into(),
+            payload: serde_json::to_vec(data).expect("JSON values serialize"),
+            headers: "{}".into(),
+            received_at: now,
+        }
+    }
+}
+
 /// A stored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub id: String,
     pub source_id: Option<String>,
-    pub source_kind: Option<String>,
+    pub source_kind: Option<SourceKind>,
     pub dedupe_key: Option<String>,
     pub provider_type: Option<String>,
     pub event_type: String,
     pub payload: Vec<u8>,
     pub headers: String,
-    /// `received`, `processed` or `failed`.
-    pub state: String,
+    pub state: EventState,
     pub received_at: i64,
     pub processed_at: Option<i64>,
 }
@@ -77,4 +99,109 @@ pub struct EventFilter {
     pub since: Option<i64>,
     /// Received before (epoch ms).
     pub until: Option<i64>,
+}
+
+/// One type of the hub's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventType {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+const fn t(name: &'static str, description: &'static str) -> EventType {
+    EventType { name, description }
+}
+
+/// Every event type the hub gives events: the names provider events are normalized to,
+/// and the events the hub publishes itself. A provider event the hub has no name for
+/// keeps the provider's own type.
+pub const HUB_EVENT_TYPES: &[EventType] = &[
+    t(
+        "payment.checkout.approved",
+        "A buyer approved a checkout; it is not captured yet.",
+    ),
+    t("payment.checkout.completed", "A checkout was paid."),
+    t("payment.checkout.expired", "A checkout expired unpaid."),
+    t(
+        "payment.subscription.created",
+        "A subscription was created.",
+    ),
+    t(
+        "payment.subscription.updated",
+        "A subscription changed (plan, status, renewal).",
+    ),
+    t("payment.subscription.canceled", "A subscription ended."),
+    t("payment.invoice.paid", "A recurring payment succeeded."),
+    t(
+        "payment.invoice.payment_failed",
+        "A recurring payment failed.",
+    ),
+    t("payment.intent.succeeded", "A payment succeeded."),
+    t("payment.intent.failed", "A payment failed or was denied."),
+    t(
+        "payment.refunded",
+        "A payment was refunded, in full or in part.",
+    ),
+    t("payment.dispute.created", "A payment was disputed."),
+    t(
+        "message.accepted",
+        "The provider accepted a message for delivery.",
+    ),
+    t(
+        "message.sent",
+        "A message was handed to a provider (published by the hub).",
+    ),
+    t(
+        "message.failed",
+        "A message could not be sent or delivered.",
+    ),
+    t(
+        "message.deferred",
+        "The recipient's server deferred a message; it is retried.",
+    ),
+    t("message.delivered", "A message reached the recipient."),
+    t("message.bounced", "A message bounced or was undeliverable."),
+    t("message.opened", "The recipient opened an email."),
+    t(
+        "message.read",
+        "The recipient read an SMS (where the carrier reports it).",
+    ),
+    t(
+        "message.clicked",
+        "The recipient clicked a link in an email.",
+    ),
+    t(
+        "message.complained",
+        "The recipient marked an email as spam.",
+    ),
+    t("message.unsubscribed", "The recipient unsubscribed."),
+    t("message.received", "An inbound SMS arrived."),
+    t(
+        "endpoint.disabled",
+        "The hub disabled an endpoint that kept failing (published by the hub).",
+    ),
+];
+
+/// Whether `name` is one of the hub's event types.
+pub fn is_hub_type(name: &str) -> bool {
+    HUB_EVENT_TYPES.iter().any(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vocabulary_lists_each_type_once() {
+        let mut names: Vec<_> = HUB_EVENT_TYPES.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "a type is listed twice");
+        assert!(
+            names
+                .iter()
+                .all(|n| crate::delivery::valid_pattern(n) && !n.contains('*'))
+        );
+    }
 }

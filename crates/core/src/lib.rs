@@ -1,19 +1,25 @@
-//! Domain types shared by every Switchyard crate: prefixed ids, API keys, the secret
+//! Domain types shared by every Switchyard crate: prefixed ids, API keys, sources and
+//! events, deliveries, messages, credits, the provider registry's records, the secret
 //! vault's sealing, durations, timestamps and the in-memory metrics registry.
 //!
 //! Nothing here performs I/O.
 #![forbid(unsafe_code)]
+
+pub mod text_enum;
 
 pub mod apikey;
 pub mod credit;
 pub mod delivery;
 pub mod duration;
 pub mod event;
+pub mod form;
 pub mod id;
 pub mod message;
 pub mod metrics;
 pub mod provider;
+pub mod schema;
 pub mod secret;
+pub mod source;
 pub mod time;
 pub mod vault;
 

@@ -1,128 +1,48 @@
 //! Messages: email and SMS accepted by the hub, sent through providers, and followed
 //! through their provider's status reports.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::provider::SourceKind;
+mod content;
+pub use content::{EmailContent, MessageContent, SmsContent, StoredAttachment};
 
-/// The channel a message is sent on. Credits are kept per channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Email,
-    Sms,
+crate::text_enum! {
+    /// The channel a message is sent on. Credits are kept per channel.
+    pub enum Channel { Email = "email", Sms = "sms" }
 }
 
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Channel> {
-        match s {
-            "email" => Some(Channel::Email),
-            "sms" => Some(Channel::Sms),
-            _ => None,
-        }
+crate::text_enum! {
+    /// What a message is for; recorded in the log and passed to providers that categorize.
+    #[derive(Default)]
+    pub enum Category {
+        #[default]
+        Transactional = "transactional",
+        Marketing = "marketing",
+        Educational = "educational",
+        Administrative = "administrative",
     }
 }
 
-/// What a message is for; recorded in the log and passed to providers that categorize.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    #[default]
-    Transactional,
-    Marketing,
-    Educational,
-    Administrative,
-}
-
-impl Category {
-    pub const NAMES: [&'static str; 4] = [
-        "transactional",
-        "marketing",
-        "educational",
-        "administrative",
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Transactional => "transactional",
-            Category::Marketing => "marketing",
-            Category::Educational => "educational",
-            Category::Administrative => "administrative",
-        }
+crate::text_enum! {
+    /// A status in a message's history. The current status only moves to a higher
+    /// [`Status::rank`], so reports that arrive out of order (a late `sent` after
+    /// `delivered`) are recorded in the history without moving the message back.
+    pub enum Status {
+        Queued = "queued",
+        Sending = "sending",
+        Sent = "sent",
+        Deferred = "deferred",
+        Delivered = "delivered",
+        Bounced = "bounced",
+        Failed = "failed",
+        Opened = "opened",
+        Clicked = "clicked",
+        Complained = "complained",
+        Unsubscribed = "unsubscribed",
     }
-
-    pub fn parse(s: &str) -> Option<Category> {
-        match s {
-            "transactional" => Some(Category::Transactional),
-            "marketing" => Some(Category::Marketing),
-            "educational" => Some(Category::Educational),
-            "administrative" => Some(Category::Administrative),
-            _ => None,
-        }
-    }
-}
-
-/// A status in a message's history. The current status only moves to a higher
-/// [`Status::rank`], so reports that arrive out of order (a late `sent` after
-/// `delivered`) are recorded in the history without moving the message back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Queued,
-    Sending,
-    Sent,
-    Deferred,
-    Delivered,
-    Bounced,
-    Failed,
-    Opened,
-    Clicked,
-    Complained,
-    Unsubscribed,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Sending => "sending",
-            Status::Sent => "sent",
-            Status::Deferred => "deferred",
-            Status::Delivered => "delivered",
-            Status::Bounced => "bounced",
-            Status::Failed => "failed",
-            Status::Opened => "opened",
-            Status::Clicked => "clicked",
-            Status::Complained => "complained",
-            Status::Unsubscribed => "unsubscribed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Some(match s {
-            "queued" => Status::Queued,
-            "sending" => Status::Sending,
-            "sent" => Status::Sent,
-            "deferred" => Status::Deferred,
-            "delivered" => Status::Delivered,
-            "bounced" => Status::Bounced,
-            "failed" => Status::Failed,
-            "opened" => Status::Opened,
-            "clicked" => Status::Clicked,
-            "complained" => Status::Complained,
-            "unsubscribed" => Status::Unsubscribed,
-            _ => return None,
-        })
-    }
-
     /// The order in which statuses replace each other. Outcomes of delivery share a
     /// rank, so the first one reported stands. `deferred`, `complained` and
     /// `unsubscribed` are kept in the history only (rank 0).
@@ -161,6 +81,17 @@ impl Status {
     }
 }
 
+crate::text_enum! {
+    /// How one call to a provider ended.
+    pub enum AttemptOutcome {
+        Sent = "sent",
+        /// A failure worth retrying (on this provider or the next).
+        Retryable = "retryable",
+        /// The provider refused the message itself; no retry helps.
+        Rejected = "rejected",
+    }
+}
+
 /// A message as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -177,7 +108,7 @@ pub struct Message {
     pub recipients: Vec<String>,
     pub subject: Option<String>,
     /// The request as accepted (bodies removed once sent when bodies are not kept).
-    pub content: Value,
+    pub content: MessageContent,
     pub metadata: Option<Value>,
     pub idempotency_key: Option<String>,
     /// SHA-256 of the request, to tell a repeated request from a different one that
@@ -209,8 +140,7 @@ pub struct SendAttempt {
     pub provider: String,
     pub at: i64,
     pub duration_ms: i64,
-    /// `sent`, `retryable` or `rejected`.
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     pub error: Option<String>,
 }
 
@@ -238,19 +168,7 @@ pub struct SendResult {
     pub outcome: SendOutcome,
     /// When set, replaces the stored content once the message is sent or failed (bodies
     /// dropped for privacy).
-    pub keep_content: Option<Value>,
-}
-
-/// An email or SMS provider configured through the API. Its settings, credentials
-/// included, are sealed in the vault; this is what may be listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderRecord {
-    pub channel: Channel,
-    pub name: String,
-    pub kind: String,
-    pub priority: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub keep_content: Option<MessageContent>,
 }
 
 /// A stored template.
@@ -262,43 +180,6 @@ pub struct Template {
     pub text: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-/// The provider's id of the message a status event is about, when the event is a
-/// message status report of a provider the hub sends through.
-///
-/// SendGrid's `sg_message_id` is the `X-Message-Id` the send returned followed by a
-/// `.filter…` suffix; the part before the first dot is returned.
-pub fn provider_message_ref(kind: SourceKind, payload: &[u8]) -> Option<String> {
-    let text = |v: &Value, pointer: &str| {
-        v.pointer(pointer)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    match kind {
-        SourceKind::Sendgrid => {
-            let v: Value = serde_json::from_slice(payload).ok()?;
-            let id = text(&v, "/sg_message_id")?;
-            Some(id.split('.').next().unwrap_or(&id).to_string())
-        }
-        SourceKind::Twilio => {
-            let pairs = crate::provider::form(payload);
-            pairs
-                .into_iter()
-                .find(|(k, v)| (k == "MessageSid" || k == "SmsSid") && !v.is_empty())
-                .map(|(_, v)| v)
-        }
-        SourceKind::Telnyx => {
-            let v: Value = serde_json::from_slice(payload).ok()?;
-            text(&v, "/data/payload/id")
-        }
-        SourceKind::StandardWebhooks => {
-            let v: Value = serde_json::from_slice(payload).ok()?;
-            text(&v, "/data/email_id")
-        }
-        _ => None,
-    }
 }
 
 /// The body of the `message.*` event the hub publishes about one of its messages.
@@ -414,31 +295,6 @@ mod tests {
         );
         assert_eq!(Status::from_event_type("message.received"), None);
         assert_eq!(Status::from_event_type("payment.delivered"), None);
-    }
-
-    #[test]
-    fn message_refs_come_from_each_providers_payload() {
-        let sg = br#"{"sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0","event":"open"}"#;
-        assert_eq!(
-            provider_message_ref(SourceKind::Sendgrid, sg).as_deref(),
-            Some("14c5d75ce93")
-        );
-        let tw = b"MessageSid=SM123&MessageStatus=delivered";
-        assert_eq!(
-            provider_message_ref(SourceKind::Twilio, tw).as_deref(),
-            Some("SM123")
-        );
-        let tx = br#"{"data":{"event_type":"message.finalized","payload":{"id":"40317f"}}}"#;
-        assert_eq!(
-            provider_message_ref(SourceKind::Telnyx, tx).as_deref(),
-            Some("40317f")
-        );
-        let rs = br#"{"type":"email.delivered","data":{"email_id":"4ef9a417"}}"#;
-        assert_eq!(
-            provider_message_ref(SourceKind::StandardWebhooks, rs).as_deref(),
-            Some("4ef9a417")
-        );
-        assert_eq!(provider_message_ref(SourceKind::Stripe, rs), None);
     }
 
     #[test]

@@ -50,6 +50,24 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Secret<T> {
     }
 }
 
+/// A secret is written, never read back: in an API document it is a write-only string.
+impl<T> utoipa::PartialSchema for Secret<T> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+            .write_only(true)
+            .into()
+    }
+}
+
+impl<T> utoipa::ToSchema for Secret<T> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

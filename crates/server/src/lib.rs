@@ -1,41 +1,45 @@
 //! The Switchyard hub as a library: configuration, the HTTP API, background workers and
 //! their wiring. The binary is a thin layer over [`Hub`]; tests start a hub on
 //! `127.0.0.1:0` the same way.
+//!
+//! Each capability is one module that owns its routes, workers and configuration
+//! section; this file only puts them together (see `ARCHITECTURE.md`).
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
 use switchyard_core::metrics::Metrics;
 use switchyard_store::queue::{Handlers, JobHandler, Worker, WorkerConfig};
 use switchyard_store::vault::Vault;
-use switchyard_store::{ConnectOptions, StoreError};
+use switchyard_store::{ConnectOptions, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use utoipa_axum::router::OpenApiRouter;
 
-pub mod auth;
-mod claim_loop;
 pub mod config;
-pub mod delivery;
-pub mod extract;
-mod idempotency;
-pub mod intake;
+mod credits;
+mod delivery;
+mod health;
+mod http;
+mod intake;
 pub mod keys;
 pub mod masterkey;
-pub mod messaging;
-mod middleware;
-pub mod openapi;
-pub mod problem;
-mod request_id;
-pub mod routes;
-pub mod state;
+mod messaging;
+mod providers;
+mod runtime;
 
 pub use config::Config;
-pub use state::AppState;
+
+use delivery::Delivery;
+use http::access::{self, AccessTable};
+use http::{idempotency, limits, observe, openapi};
+use intake::Intake;
+use messaging::Messaging;
+use providers::Registry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -49,23 +53,38 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
-/// An opened hub: store connected and migrated, vault ready, bootstrap key made.
+/// What the hub is built on: the store, the vault and the metrics registry.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub vault: Vault,
+    pub metrics: Arc<Metrics>,
+}
+
+/// An opened hub: store connected and migrated, vault ready, bootstrap key made, every
+/// capability built from its configuration section.
 #[derive(Debug)]
 pub struct Hub {
-    state: AppState,
+    services: Services,
+    config: Arc<Config>,
     bootstrap: Option<keys::CreatedKey>,
     key_origin: masterkey::Origin,
     handlers: Handlers,
+    intake: Intake,
+    delivery: Delivery,
+    messaging: Messaging,
+    registry: Registry,
 }
 
 impl Hub {
-    /// Connects to the configured store, applies migrations, opens the vault and, on an
-    /// empty store, creates the bootstrap admin key.
+    /// Connects to the configured store, applies migrations, opens the vault, creates
+    /// the bootstrap admin key on an empty store, builds the capabilities and brings
+    /// declared sources up to date.
     pub async fn open(config: Config) -> Result<Hub, ServerError> {
         config
             .validate()
             .map_err(|e| ServerError::Config(e.to_string()))?;
-        let keys = masterkey::load(&config).map_err(ServerError::MasterKey)?;
+        let keyring = masterkey::load(&config).map_err(ServerError::MasterKey)?;
         let options = ConnectOptions {
             max_connections: config.database.max_connections,
             acquire_timeout: config.database.acquire_timeout.0,
@@ -77,61 +96,81 @@ impl Hub {
         } else {
             None
         };
-        let vault = Vault::new(store.clone(), keys.keyring, keys.source);
-        let writers = match config.intake.writers {
-            0 => match switchyard_store::Backend::of(&config.database_url) {
-                Ok(switchyard_store::Backend::Postgres) => 4,
-                _ => 1,
-            },
-            n => n,
-        };
-        let intake = intake::Intake {
-            writer: intake::Writer::start(store.clone(), writers),
-            sources: Arc::new(intake::SourceCache::new(config.intake.source_cache_ttl.0)),
-            paypal: Arc::new(intake::paypal::PaypalCerts::new(
-                config.intake.paypal_cert_urls.clone(),
-            )),
-        };
-        let handlers = Handlers::default();
+        let vault = Vault::new(store.clone(), keyring.keyring, keyring.source);
         let metrics = Arc::new(Metrics::default());
-        let delivery = delivery::Dispatcher::new(
+        let backend = config.backend();
+        let body_limit = config.http.body_limit.0;
+        let address = intake::Address {
+            public_url: config.public_url.clone(),
+            listen: config.listen,
+        };
+        let intake = Intake::new(
             store.clone(),
             vault.clone(),
             metrics.clone(),
-            config.delivery.clone(),
+            &config.intake,
+            address,
+            body_limit,
+            backend,
         );
-        let messaging =
-            messaging::Messaging::new(store.clone(), vault.clone(), metrics.clone(), &config)
-                .map_err(ServerError::Config)?;
-        let state = AppState {
-            store,
-            vault,
-            delivery,
-            metrics,
-            config: Arc::new(config),
-            intake,
-            messaging,
+        let delivery = Delivery::new(
+            store.clone(),
+            vault.clone(),
+            metrics.clone(),
+            intake.publisher(),
+            &config.delivery,
+        );
+        let wiring = messaging::Wiring {
+            store: store.clone(),
+            vault: vault.clone(),
+            metrics: metrics.clone(),
+            backend,
+            credits_required: config.credits.required,
+            sources: intake.directory(),
         };
-        for (i, declared) in state.config.sources.iter().enumerate() {
-            let source = routes::sources::declare(&state, declared)
-                .await
-                .map_err(|e| {
-                    let name = declared.get("name").and_then(|n| n.as_str()).unwrap_or("?");
-                    ServerError::Config(format!("sources[{i}] ({name}): {e}"))
-                })?;
-            tracing::info!(source_id = %source.id, name = %source.name, kind = %source.kind,
-                "declared source ready at /in/{}", source.id);
+        let messaging = Messaging::new(
+            wiring,
+            &config.email,
+            &config.sms,
+            &config.messages,
+            body_limit,
+        )
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+        let registry = Registry::new(store.clone(), vault.clone(), messaging.registrants());
+        intake
+            .declare_all(&config.sources)
+            .await
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        let sealed = delivery.seal_stored_destinations().await?;
+        if sealed > 0 {
+            tracing::info!(
+                endpoints = sealed,
+                "sealed the destinations of endpoints stored in the clear"
+            );
         }
         Ok(Hub {
-            state,
+            services: Services {
+                store,
+                vault,
+                metrics,
+            },
+            config: Arc::new(config),
             bootstrap,
-            key_origin: keys.origin,
-            handlers,
+            key_origin: keyring.origin,
+            handlers: Handlers::default(),
+            intake,
+            delivery,
+            messaging,
+            registry,
         })
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The admin key created because the store was empty; shown once, never again.
@@ -143,14 +182,57 @@ impl Hub {
         &self.key_origin
     }
 
-    pub fn router(&self) -> Router {
-        router(self.state.clone())
-    }
-
     /// Adds a job handler to the ones this hub runs.
     pub fn with_handler(mut self, kind: &str, handler: Arc<dyn JobHandler>) -> Self {
         self.handlers.register(kind, handler);
         self
+    }
+
+    /// Every route of the hub, and the OpenAPI document describing them.
+    pub fn router(&self) -> Router {
+        let store = self.services.store.clone();
+        let api = OpenApiRouter::new()
+            .merge(keys::router(store.clone()))
+            .merge(self.intake.api())
+            .merge(self.delivery.api())
+            .merge(credits::router(store.clone()))
+            .merge(self.messaging.api())
+            .merge(self.registry.api());
+        let public = health::router(store.clone(), self.services.metrics.clone())
+            .merge(self.intake.public());
+        let (api, api_paths) = api.split_for_parts();
+        let (public, mut paths) = public.split_for_parts();
+        paths.merge(api_paths);
+        let own_idempotency = [
+            "/v1/events",
+            Messaging::OWN_IDEMPOTENCY[0],
+            Messaging::OWN_IDEMPOTENCY[1],
+        ];
+        let doc = openapi::document(paths, &own_idempotency);
+        let table = AccessTable::from_document(&doc).expect("every route declares its access");
+        let idempotency = idempotency::Idempotency {
+            store: store.clone(),
+            vault: self.services.vault.clone(),
+            own: Arc::new(own_idempotency),
+        };
+        // Route layers run last-added first: authentication, then the route's access
+        // rule, then idempotency, then the route.
+        let api = api
+            .route_layer(from_fn_with_state(idempotency, idempotency::layer))
+            .route_layer(from_fn_with_state(Arc::new(table), access::authorize))
+            .route_layer(from_fn_with_state(store, keys::require_key));
+        let app = Router::new()
+            .merge(api)
+            .merge(public)
+            .merge(openapi::routes(&doc))
+            .fallback(observe::not_found)
+            .method_not_allowed_fallback(observe::method_not_allowed);
+        let observer = observe::Observer {
+            metrics: self.services.metrics.clone(),
+            timeout: self.config.http.request_timeout.0,
+        };
+        limits::cap(app, self.config.http.body_limit.0)
+            .layer(from_fn_with_state(observer, observe::observe))
     }
 
     /// Serves HTTP on `listener` and runs background workers until `shutdown` resolves;
@@ -162,42 +244,41 @@ impl Hub {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let grace = self.state.config.http.shutdown_grace.0;
-        let worker = self.state.config.queue.enabled.then(|| {
-            let q = &self.state.config.queue;
-            let config = WorkerConfig {
-                concurrency: q.concurrency,
-                lease: q.lease.0,
-                poll_interval: q.poll_interval.0,
-                backoff_base: q.backoff_base.0,
-                backoff_max: q.backoff_max.0,
-            };
+        let config = self.config.clone();
+        let grace = config.http.shutdown_grace.0;
+        let working = config.queue.enabled;
+        let mut tasks = Vec::new();
+        if working {
+            let q = &config.queue;
             let worker = Worker::new(
-                self.state.store.clone(),
+                self.services.store.clone(),
                 self.handlers.clone(),
-                config,
-                self.state.metrics.clone(),
+                WorkerConfig {
+                    concurrency: q.concurrency,
+                    lease: q.lease.0,
+                    poll_interval: q.poll_interval.0,
+                    backoff_base: q.backoff_base.0,
+                    backoff_max: q.backoff_max.0,
+                },
+                self.services.metrics.clone(),
             );
-            tokio::spawn(worker.run(stop_rx.clone()))
-        });
-
-        let processor = self.state.config.queue.enabled.then(|| {
-            tokio::spawn(intake::process::run(
-                self.state.store.clone(),
-                self.state.metrics.clone(),
-                self.state.config.queue.poll_interval.0,
-                stop_rx.clone(),
-            ))
-        });
-
-        let config = &self.state.config;
-        let dispatcher = (config.queue.enabled && config.delivery.enabled)
-            .then(|| tokio::spawn(self.state.delivery.clone().run(stop_rx.clone())));
-        let sender = (config.queue.enabled && config.messages.enabled)
-            .then(|| tokio::spawn(self.state.messaging.clone().run(stop_rx.clone())));
+            tasks.push(tokio::spawn(worker.run(stop_rx.clone())));
+            let stages = vec![self.delivery.stage(), self.messaging.stage()];
+            tasks.push(
+                self.intake
+                    .start(stages, q.poll_interval.0, stop_rx.clone()),
+            );
+            if config.delivery.enabled {
+                tasks.push(self.delivery.start(stop_rx.clone()));
+            }
+            if config.messages.enabled {
+                tasks.push(self.messaging.start(stop_rx.clone()));
+            }
+        }
 
         let mut http_stop = stop_rx.clone();
         let app = self.router();
+        let listener = http::listener::ProblemListener(listener);
         let server =
             axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
                 let _ = http_stop.wait_for(|stop| *stop).await;
@@ -208,10 +289,7 @@ impl Hub {
         let _ = stop_tx.send(true);
         let drained = tokio::time::timeout(grace, async {
             let http = server.await;
-            for task in [worker, processor, dispatcher, sender]
-                .into_iter()
-                .flatten()
-            {
+            for task in tasks {
                 let _ = task.await;
             }
             http
@@ -226,7 +304,7 @@ impl Hub {
                 Ok(())
             }
         };
-        self.state.store.close().await;
+        self.services.store.close().await;
         result
     }
 }
@@ -238,104 +316,4 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     Hub::open(config).await?.serve(listener, shutdown).await
-}
-
-/// Every route of the hub.
-pub fn router(state: AppState) -> Router {
-    let limit = state.config.http.body_limit.0;
-    let email_limit = state.config.email.max_request.0.max(limit);
-    let v1 = Router::new()
-        .route("/keys", get(routes::keys::list).post(routes::keys::create))
-        .route(
-            "/keys/{id}",
-            get(routes::keys::get).delete(routes::keys::revoke),
-        )
-        .route("/keys/{id}/rotate", post(routes::keys::rotate))
-        .route(
-            "/sources",
-            get(routes::sources::list).post(routes::sources::create),
-        )
-        .route(
-            "/sources/{id}",
-            get(routes::sources::get)
-                .patch(routes::sources::update)
-                .delete(routes::sources::delete),
-        )
-        .route(
-            "/endpoints",
-            get(routes::endpoints::list).post(routes::endpoints::create),
-        )
-        .route(
-            "/endpoints/{id}",
-            get(routes::endpoints::get)
-                .patch(routes::endpoints::update)
-                .delete(routes::endpoints::delete),
-        )
-        .route("/endpoints/{id}/secret", get(routes::endpoints::secret))
-        .route(
-            "/endpoints/{id}/rotate-secret",
-            post(routes::endpoints::rotate_secret),
-        )
-        .route(
-            "/endpoints/{id}/deliveries",
-            get(routes::deliveries::deliveries),
-        )
-        .route("/endpoints/{id}/replay", post(routes::deliveries::replay))
-        .route("/deliveries/{id}", get(routes::deliveries::delivery))
-        .route("/deliveries/{id}/retry", post(routes::deliveries::retry))
-        .route(
-            "/events",
-            get(routes::events::list).post(routes::events::publish),
-        )
-        .route(
-            "/accounts/{account}/credits",
-            get(routes::accounts::get).post(routes::accounts::grant),
-        )
-        .route(
-            "/accounts/{account}/credits/ledger",
-            get(routes::accounts::ledger),
-        )
-        .route(
-            "/emails",
-            post(routes::send::email).layer(DefaultBodyLimit::max(email_limit)),
-        )
-        .route("/sms", post(routes::send::sms))
-        .route("/messages", get(routes::messages::list))
-        .route("/messages/{id}", get(routes::messages::get))
-        .route("/providers", get(routes::providers::list))
-        .route(
-            "/providers/{channel}/{name}",
-            axum::routing::put(routes::providers::put).delete(routes::providers::delete),
-        )
-        .route(
-            "/templates",
-            get(routes::templates::list).post(routes::templates::create),
-        )
-        .route(
-            "/templates/{name}",
-            get(routes::templates::get)
-                .put(routes::templates::put)
-                .delete(routes::templates::delete),
-        )
-        .route("/events/{id}", get(routes::events::get))
-        .route("/events/{id}/replay", post(routes::events::replay))
-        // Runs after authentication (the last route layer runs first).
-        .route_layer(from_fn_with_state(state.clone(), idempotency::layer))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_key));
-    Router::new()
-        .route("/healthz", get(routes::health::healthz))
-        .route("/readyz", get(routes::health::readyz))
-        .route("/metrics", get(routes::health::metrics))
-        .route("/openapi.json", get(openapi::document))
-        // Intake enforces each source's own body limit.
-        .route(
-            "/in/{source_id}",
-            post(intake::receive).layer(DefaultBodyLimit::disable()),
-        )
-        .nest("/v1", v1)
-        .fallback(middleware::not_found)
-        .method_not_allowed_fallback(middleware::method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), middleware::observe))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
 }

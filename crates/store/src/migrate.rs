@@ -25,6 +25,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     6 "messages" "0006_messages.sql",
     7 "provider_configs" "0007_provider_configs.sql",
     8 "idempotency_keys" "0008_idempotency_keys.sql",
+    9 "capability_layout" "0009_capability_layout.sql",
 );
 
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
@@ -36,6 +37,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     6 "messages" "0006_messages.sql",
     7 "provider_configs" "0007_provider_configs.sql",
     8 "idempotency_keys" "0008_idempotency_keys.sql",
+    9 "capability_layout" "0009_capability_layout.sql",
 );
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -13,7 +13,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::common::sql_store_impl;
+use crate::dialect::Dialect;
 use crate::{Admin, ConnectOptions, MigrationStatus, Result};
 
 const CHANNEL: &str = "switchyard_jobs";
@@ -41,13 +41,80 @@ impl Drop for PgStore {
 }
 
 impl PgStore {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let mut connect = PgConnectOptions::from_str(url)?.application_name("switchyard");
+        if loopback_without_sslmode(url, &connect) {
+            connect = connect.ssl_mode(PgSslMode::Disable);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(options.acquire_timeout)
+            // The check below replaces sqlx's liveness ping: one round trip either way.
+            .test_before_acquire(false)
+            .before_acquire(|conn, _| Box::pin(async move { leave_transaction(conn).await }))
+            .connect_with(connect)
+            .await?;
+        let notify = Arc::new(Notify::new());
+        let announce = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen(pool.clone(), notify.clone()));
+        let announcer = tokio::spawn(announce_jobs(pool.clone(), announce.clone()));
+        Ok(Self {
+            pool,
+            notify,
+            announce,
+            listener,
+            announcer,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Makes sure a pooled connection is not inside a transaction before it is handed out.
+/// A task dropped half-way through `BEGIN` can return its connection with the server
+/// inside a transaction that the client does not know about; every later statement on
+/// it would then run in that transaction (and, once one fails, fail). Outside a
+/// transaction block, PostgreSQL starts each statement's own transaction at the
+/// statement's start, so the two timestamps are equal; inside one they differ. A
+/// connection in a failed transaction answers the check with an error and is dropped.
+async fn leave_transaction(conn: &mut PgConnection) -> std::result::Result<bool, sqlx::Error> {
+    let outside: bool =
+        sqlx::query_scalar("SELECT transaction_timestamp() = statement_timestamp()")
+            .fetch_one(&mut *conn)
+            .await?;
+    if !outside {
+        tracing::warn!("a pooled PostgreSQL connection was left inside a transaction; rolled back");
+        sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+    }
+    Ok(true)
+}
+
+/// A URL that names no `sslmode` gets PostgreSQL's default, `prefer`: TLS when the
+/// server offers it, without checking its certificate. Over loopback that protects
+/// nothing, and the TLS client in use sends without `TCP_NODELAY`, so small writes wait
+/// for delayed ACKs (tens of milliseconds). Loopback connections therefore go without
+/// TLS unless the URL asks for it; remote ones keep the default.
+fn loopback_without_sslmode(url: &str, options: &PgConnectOptions) -> bool {
+    let asks = url
+        .split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("sslmode=")));
+    let host = options.get_host();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !asks && std::env::var_os("PGSSLMODE").is_none() && loopback
+}
+
+impl Dialect for PgStore {
+    type Db = Postgres;
+
     const MIGRATIONS: &'static [crate::migrate::Migration] = crate::migrate::POSTGRES;
 
-    const ENQUEUE: &'static str =
-        "INSERT INTO jobs (kind, payload, max_attempts, run_at, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $5) RETURNING id";
-
-    const CLAIM: &'static str = "WITH due AS (
+    const CLAIM_JOBS: &'static str = "WITH due AS (
             SELECT id FROM jobs WHERE state = 'ready' AND run_at <= $2
             ORDER BY run_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
         UPDATE jobs SET state = 'running', attempts = jobs.attempts + 1,
@@ -60,7 +127,7 @@ impl PgStore {
             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
         UPDATE events SET state = 'processed', processed_at = $1
         FROM due WHERE events.id = due.id
-        RETURNING events.id, events.type";
+        RETURNING events.id, events.type, events.source_kind, events.received_at";
 
     const CLAIM_DELIVERIES: &'static str = "WITH due AS (
             SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
@@ -83,33 +150,6 @@ impl PgStore {
             lease_until = $1, attempts = attempts + 1, updated_at = $2
         FROM due WHERE messages.id = due.claim_id";
 
-    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
-        let mut connect = PgConnectOptions::from_str(url)?.application_name("switchyard");
-        if loopback_without_sslmode(url, &connect) {
-            connect = connect.ssl_mode(PgSslMode::Disable);
-        }
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(2))
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
-            .await?;
-        let notify = Arc::new(Notify::new());
-        let announce = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(pool.clone(), notify.clone()));
-        let announcer = tokio::spawn(announce_jobs(pool.clone(), announce.clone()));
-        Ok(Self {
-            pool,
-            notify,
-            announce,
-            listener,
-            announcer,
-        })
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     fn writer(&self) -> &PgPool {
         &self.pool
     }
@@ -121,6 +161,10 @@ impl PgStore {
     /// Wakes local workers at once and other nodes through the announcer. NOTIFY is not
     /// sent inside the enqueuing transaction: PostgreSQL serializes the commits of
     /// notifying transactions, which would cap enqueue throughput.
+    fn notifier(&self) -> &Arc<Notify> {
+        &self.notify
+    }
+
     fn jobs_enqueued(&self) {
         self.notify.notify_waiters();
         self.announce.notify_one();
@@ -134,7 +178,10 @@ impl PgStore {
     ) -> Result<HashSet<String>> {
         let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
         let sources: Vec<Option<&str>> = events.iter().map(|e| e.source_id.as_deref()).collect();
-        let kinds: Vec<Option<&str>> = events.iter().map(|e| e.source_kind.as_deref()).collect();
+        let kinds: Vec<Option<&str>> = events
+            .iter()
+            .map(|e| e.source_kind.map(|k| k.as_str()))
+            .collect();
         let keys: Vec<Option<&str>> = events.iter().map(|e| e.dedupe_key.as_deref()).collect();
         let provider_types: Vec<Option<&str>> =
             events.iter().map(|e| e.provider_type.as_deref()).collect();
@@ -231,33 +278,7 @@ impl PgStore {
     }
 }
 
-/// A URL that names no `sslmode` gets PostgreSQL's default, `prefer`: TLS when the
-/// server offers it, without checking its certificate. Over loopback that protects
-/// nothing, and the TLS client in use sends without `TCP_NODELAY`, so small writes wait
-/// for delayed ACKs (tens of milliseconds). Loopback connections therefore go without
-/// TLS unless the URL asks for it; remote ones keep the default.
-fn loopback_without_sslmode(url: &str, options: &PgConnectOptions) -> bool {
-    let asks = url
-        .split_once('?')
-        .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("sslmode=")));
-    let host = options.get_host();
-    let loopback = host == "localhost"
-        || host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    !asks && std::env::var_os("PGSSLMODE").is_none() && loopback
-}
-
-sql_store_impl!(PgStore, Postgres);
-crate::event_sql::event_store_impl!(PgStore, Postgres);
-crate::delivery_sql::delivery_store_impl!(PgStore, Postgres);
-crate::credit_sql::credit_store_impl!(PgStore, Postgres);
-crate::message_sql::message_store_impl!(PgStore, Postgres);
-crate::status_sql::status_store_impl!(PgStore, Postgres);
-crate::provider_sql::provider_store_impl!(PgStore, Postgres);
-crate::template_sql::template_store_impl!(PgStore, Postgres);
-crate::idempotency_sql::idempotency_store_impl!(PgStore, Postgres);
+crate::common::sql_store_impl!(PgStore, Postgres);
 
 /// Sends `NOTIFY switchyard_jobs` after enqueues, coalescing bursts into one notice.
 async fn announce_jobs(pool: PgPool, announce: Arc<Notify>) {

@@ -17,8 +17,18 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 use tokio::sync::Notify;
 
-use crate::common::sql_store_impl;
+use crate::dialect::Dialect;
 use crate::{Admin, ConnectOptions, MigrationStatus, Result};
+
+/// Rolls back a transaction a connection was returned to the pool in (a task dropped
+/// half-way through one), so that the next user never inherits it.
+async fn leave_transaction(conn: &mut SqliteConnection) -> std::result::Result<bool, sqlx::Error> {
+    if sqlx::Connection::is_in_transaction(conn) {
+        tracing::warn!("a pooled SQLite connection was still in a transaction; rolled back");
+        sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+    }
+    Ok(true)
+}
 
 /// The database file a `sqlite:` URL names; `None` for in-memory databases.
 pub fn database_path(url: &str) -> Option<PathBuf> {
@@ -38,41 +48,6 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    const MIGRATIONS: &'static [crate::migrate::Migration] = crate::migrate::SQLITE;
-
-    const ENQUEUE: &'static str =
-        "INSERT INTO jobs (kind, payload, max_attempts, run_at, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $5) RETURNING id";
-
-    const CLAIM: &'static str = "UPDATE jobs SET state = 'running', attempts = attempts + 1,
-            lease_until = $1, updated_at = $2
-        WHERE id IN (SELECT id FROM jobs WHERE state = 'ready' AND run_at <= $2
-                     ORDER BY run_at, id LIMIT $3)
-        RETURNING id, kind, payload, attempts, max_attempts";
-
-    const PROCESS_RECEIVED: &'static str =
-        "UPDATE events SET state = 'processed', processed_at = $1
-        WHERE id IN (SELECT id FROM events WHERE state = 'received' ORDER BY id LIMIT $2)
-        RETURNING id, type";
-
-    const CLAIM_DELIVERIES: &'static str = "UPDATE deliveries
-        SET attempts = attempts + 1, next_attempt_at = $1, updated_at = $2
-        WHERE id IN (
-            SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-            WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND e.enabled = TRUE
-              AND (e.ordered = FALSE OR d.id = (SELECT MIN(o.id) FROM deliveries o
-                   WHERE o.endpoint_id = d.endpoint_id AND o.state = 'pending'))
-            ORDER BY d.next_attempt_at LIMIT $3)
-        RETURNING id, endpoint_id, event_id, attempts";
-
-    const CLAIM_MESSAGES: &'static str = "UPDATE messages SET status = 'sending',
-            status_rank = CASE WHEN status_rank < $4 THEN $4 ELSE status_rank END,
-            lease_until = $1, attempts = attempts + 1, updated_at = $2
-        WHERE id IN (SELECT id FROM messages
-                     WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2
-                       AND (lease_until IS NULL OR lease_until < $2)
-                     ORDER BY next_attempt_at, id LIMIT $3)";
-
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let connect = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -85,6 +60,7 @@ impl SqliteStore {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
+            .before_acquire(|conn, _| Box::pin(async move { leave_transaction(conn).await }))
             .connect_with(connect.clone())
             .await?;
         // An in-memory database exists per connection: share the single one.
@@ -109,6 +85,41 @@ impl SqliteStore {
     pub fn path(&self) -> Option<&std::path::Path> {
         self.path.as_deref()
     }
+}
+
+impl Dialect for SqliteStore {
+    type Db = Sqlite;
+
+    const MIGRATIONS: &'static [crate::migrate::Migration] = crate::migrate::SQLITE;
+
+    const CLAIM_JOBS: &'static str = "UPDATE jobs SET state = 'running', attempts = attempts + 1,
+            lease_until = $1, updated_at = $2
+        WHERE id IN (SELECT id FROM jobs WHERE state = 'ready' AND run_at <= $2
+                     ORDER BY run_at, id LIMIT $3)
+        RETURNING id, kind, payload, attempts, max_attempts";
+
+    const PROCESS_RECEIVED: &'static str =
+        "UPDATE events SET state = 'processed', processed_at = $1
+        WHERE id IN (SELECT id FROM events WHERE state = 'received' ORDER BY id LIMIT $2)
+        RETURNING id, type, source_kind, received_at";
+
+    const CLAIM_DELIVERIES: &'static str = "UPDATE deliveries
+        SET attempts = attempts + 1, next_attempt_at = $1, updated_at = $2
+        WHERE id IN (
+            SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+            WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND e.enabled = TRUE
+              AND (e.ordered = FALSE OR d.id = (SELECT MIN(o.id) FROM deliveries o
+                   WHERE o.endpoint_id = d.endpoint_id AND o.state = 'pending'))
+            ORDER BY d.next_attempt_at LIMIT $3)
+        RETURNING id, endpoint_id, event_id, attempts";
+
+    const CLAIM_MESSAGES: &'static str = "UPDATE messages SET status = 'sending',
+            status_rank = CASE WHEN status_rank < $4 THEN $4 ELSE status_rank END,
+            lease_until = $1, attempts = attempts + 1, updated_at = $2
+        WHERE id IN (SELECT id FROM messages
+                     WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2
+                       AND (lease_until IS NULL OR lease_until < $2)
+                     ORDER BY next_attempt_at, id LIMIT $3)";
 
     fn writer(&self) -> &SqlitePool {
         &self.write
@@ -118,21 +129,29 @@ impl SqliteStore {
         &self.read
     }
 
+    fn notifier(&self) -> &Arc<Notify> {
+        &self.notify
+    }
+
+    fn jobs_enqueued(&self) {
+        self.notify.notify_waiters();
+    }
+
     /// Inserts events with multi-row statements (a batch costs one statement, not one
-    /// per event); returns the ids of the rows that were new.
+    /// per event).
     async fn insert_event_rows(
         tx: &mut Transaction<'static, Sqlite>,
         events: &[switchyard_core::event::NewEvent],
     ) -> Result<HashSet<String>> {
         let mut inserted = HashSet::with_capacity(events.len());
-        for chunk in events.chunks(crate::event_sql::ROWS_PER_STATEMENT) {
-            let sql = crate::event_sql::insert_events_sql(chunk.len());
+        for chunk in events.chunks(crate::intake::ROWS_PER_STATEMENT) {
+            let sql = crate::intake::insert_events_sql(chunk.len());
             let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
             for e in chunk {
                 query = query
                     .bind(&e.id)
                     .bind(&e.source_id)
-                    .bind(&e.source_kind)
+                    .bind(e.source_kind.map(|k| k.as_str()))
                     .bind(&e.dedupe_key)
                     .bind(&e.provider_type)
                     .bind(&e.event_type)
@@ -168,10 +187,6 @@ impl SqliteStore {
         Ok(done)
     }
 
-    fn jobs_enqueued(&self) {
-        self.notify.notify_waiters();
-    }
-
     /// The single writer connection already serializes bootstrap inserts.
     async fn lock_bootstrap(_tx: &mut Transaction<'static, Sqlite>) -> Result<()> {
         Ok(())
@@ -194,15 +209,7 @@ impl SqliteStore {
     }
 }
 
-sql_store_impl!(SqliteStore, Sqlite);
-crate::event_sql::event_store_impl!(SqliteStore, Sqlite);
-crate::delivery_sql::delivery_store_impl!(SqliteStore, Sqlite);
-crate::credit_sql::credit_store_impl!(SqliteStore, Sqlite);
-crate::message_sql::message_store_impl!(SqliteStore, Sqlite);
-crate::status_sql::status_store_impl!(SqliteStore, Sqlite);
-crate::provider_sql::provider_store_impl!(SqliteStore, Sqlite);
-crate::template_sql::template_store_impl!(SqliteStore, Sqlite);
-crate::idempotency_sql::idempotency_store_impl!(SqliteStore, Sqlite);
+crate::common::sql_store_impl!(SqliteStore, Sqlite);
 
 #[async_trait]
 impl Admin for SqliteStore {

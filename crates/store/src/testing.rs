@@ -132,6 +132,72 @@ async fn sweep_stale(conn: &mut sqlx::PgConnection) {
     }
 }
 
+/// The processing stages the conformance suite runs: delivery fan-out, and status
+/// reports read from events whose payload is `{"message_ref": "<provider message id>"}`
+/// (the hub's own stage reads them from each provider's payload).
+pub fn stages() -> Vec<Arc<dyn crate::Stage>> {
+    vec![Arc::new(FanOut), Arc::new(Reports)]
+}
+
+#[derive(Debug)]
+struct FanOut;
+
+#[async_trait::async_trait]
+impl crate::Stage for FanOut {
+    fn name(&self) -> &'static str {
+        "fan-out"
+    }
+
+    async fn run(
+        &self,
+        tx: &mut dyn crate::ProcessTx,
+        events: &[crate::ReceivedEvent],
+        at: i64,
+    ) -> crate::Result<()> {
+        tx.fan_out(events, at).await.map(|_| ())
+    }
+}
+
+#[derive(Debug)]
+struct Reports;
+
+#[async_trait::async_trait]
+impl crate::Stage for Reports {
+    fn name(&self) -> &'static str {
+        "status reports"
+    }
+
+    async fn run(
+        &self,
+        tx: &mut dyn crate::ProcessTx,
+        events: &[crate::ReceivedEvent],
+        _at: i64,
+    ) -> crate::Result<()> {
+        use switchyard_core::message::Status;
+        let candidates: Vec<&crate::ReceivedEvent> = events
+            .iter()
+            .filter(|e| Status::from_event_type(&e.event_type).is_some())
+            .collect();
+        let ids: Vec<&str> = candidates.iter().map(|e| e.id.as_str()).collect();
+        let payloads = tx.payloads(&ids).await?;
+        let reports: Vec<crate::StatusReport> = candidates
+            .into_iter()
+            .filter_map(|e| {
+                let payload: serde_json::Value =
+                    serde_json::from_slice(payloads.get(&e.id)?).ok()?;
+                Some(crate::StatusReport {
+                    event_id: e.id.clone(),
+                    provider_message_id: payload.get("message_ref")?.as_str()?.to_string(),
+                    status: Status::from_event_type(&e.event_type)?,
+                    at: e.received_at,
+                })
+            })
+            .collect();
+        let at = switchyard_core::time::now_ms();
+        tx.apply_status_reports(&reports, at).await
+    }
+}
+
 /// Declares one `#[tokio::test]` per backend for each listed async test function taking
 /// a `&TestDb`: `conformance!(keys_roundtrip, queue_claims)` makes
 /// `sqlite::keys_roundtrip` and `postgres::keys_roundtrip`.

@@ -9,7 +9,7 @@ use crate::config::Ctx;
 use crate::{SendError, Sent};
 
 /// `kind = "console"`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleConfig {
     /// Name in logs and the message log; defaults to `console`.

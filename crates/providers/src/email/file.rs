@@ -14,7 +14,7 @@ use crate::config::Ctx;
 use crate::{ConfigError, SendError, Sent};
 
 /// `kind = "file"`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Name in logs and the message log; defaults to `file`.
@@ -24,6 +24,7 @@ pub struct FileConfig {
     #[serde(default)]
     pub priority: i64,
     /// Directory the `.eml` files are written to; created when missing.
+    #[schema(value_type = String)]
     pub dir: PathBuf,
     /// Sender for messages that do not name one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -110,6 +110,21 @@ pub enum EmailProviderConfig {
 }
 
 impl EmailProviderConfig {
+    /// The settings' OpenAPI schema: one object per kind, told apart by `kind`; and the
+    /// components it refers to.
+    pub fn openapi() -> (
+        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        switchyard_core::schema::Components,
+    ) {
+        switchyard_core::schema::TaggedUnion::new("kind", "An email provider's settings, by kind.")
+            .variant::<console::ConsoleConfig>("console", "EmailConsoleProvider")
+            .variant::<file::FileConfig>("file", "FileProvider")
+            .variant::<smtp::SmtpConfig>("smtp", "SmtpProvider")
+            .variant::<sendgrid::SendgridConfig>("sendgrid", "SendgridProvider")
+            .variant::<resend::ResendConfig>("resend", "ResendProvider")
+            .build()
+    }
+
     /// The `kind` tag.
     pub fn kind(&self) -> &'static str {
         match self {

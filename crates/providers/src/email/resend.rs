@@ -19,7 +19,7 @@ use crate::http::{Body, HttpApi};
 use crate::{ConfigError, SendError, Sent};
 
 /// `kind = "resend"`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendConfig {
     /// Name in logs and the message log; defaults to `resend`.
@@ -33,6 +33,7 @@ pub struct ResendConfig {
     pub timeout_secs: Option<u64>,
     /// API key; defaults to `RESEND_API_KEY`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Password, write_only)]
     pub api_key: Option<Secret<String>>,
     /// Defaults to `https://api.resend.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

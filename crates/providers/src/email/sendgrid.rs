@@ -16,7 +16,7 @@ use crate::http::{Body, HttpApi};
 use crate::{ConfigError, SendError, Sent};
 
 /// `kind = "sendgrid"`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendgridConfig {
     /// Name in logs and the message log; defaults to `sendgrid`.
@@ -30,6 +30,7 @@ pub struct SendgridConfig {
     pub timeout_secs: Option<u64>,
     /// API key with Mail Send permission; defaults to `SENDGRID_API_KEY`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Password, write_only)]
     pub api_key: Option<Secret<String>>,
     /// Defaults to `https://api.sendgrid.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

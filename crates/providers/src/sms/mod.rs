@@ -63,6 +63,19 @@ pub enum SmsProviderConfig {
 }
 
 impl SmsProviderConfig {
+    /// The settings' OpenAPI schema: one object per kind, told apart by `kind`; and the
+    /// components it refers to.
+    pub fn openapi() -> (
+        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        switchyard_core::schema::Components,
+    ) {
+        switchyard_core::schema::TaggedUnion::new("kind", "An SMS provider's settings, by kind.")
+            .variant::<console::ConsoleConfig>("console", "SmsConsoleProvider")
+            .variant::<twilio::TwilioConfig>("twilio", "TwilioProvider")
+            .variant::<telnyx::TelnyxConfig>("telnyx", "TelnyxProvider")
+            .build()
+    }
+
     /// The `kind` tag.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -13,7 +13,7 @@ use crate::http::{Body, HttpApi};
 use crate::{ConfigError, SendError, Sent};
 
 /// `kind = "telnyx"`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TelnyxConfig {
     /// Name in logs and the message log; defaults to `telnyx`.
@@ -27,6 +27,7 @@ pub struct TelnyxConfig {
     pub timeout_secs: Option<u64>,
     /// API key (v2); defaults to `TELNYX_API_KEY`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Password, write_only)]
     pub api_key: Option<Secret<String>>,
     /// Sender number for messages that do not name one; defaults to
     /// `TELNYX_PHONE_NUMBER`.

@@ -14,7 +14,7 @@ use crate::http::{Auth, Body, HttpApi};
 use crate::{ConfigError, SendError, Sent};
 
 /// `kind = "twilio"`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TwilioConfig {
     /// Name in logs and the message log; defaults to `twilio`.
@@ -31,6 +31,7 @@ pub struct TwilioConfig {
     pub account_sid: Option<String>,
     /// Defaults to `TWILIO_AUTH_TOKEN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Password, write_only)]
     pub auth_token: Option<Secret<String>>,
     /// Sender number for messages that do not name one; defaults to
     /// `TWILIO_PHONE_NUMBER`.

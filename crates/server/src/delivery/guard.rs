@@ -55,7 +55,7 @@ const NON_PUBLIC_V6: &[(Ipv6Addr, u32)] = &[
 /// Whether `ip` is reachable on the public internet. IPv6 addresses that embed an IPv4
 /// address (IPv4-mapped, IPv4-compatible, NAT64, 6to4) are judged by the embedded address,
 /// so `::ffff:127.0.0.1` is not public.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
@@ -112,7 +112,7 @@ fn is_localhost_name(host: &str) -> bool {
 
 /// Why a destination was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum GuardError {
+pub(crate) enum GuardError {
     #[error(
         "destination {host} resolves to a non-public address {ip}; \
          set delivery.allow_private_networks = true to allow it"
@@ -124,7 +124,7 @@ pub enum GuardError {
 
 impl GuardError {
     /// A stable machine-readable code for API responses and delivery attempt records.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             GuardError::PrivateDestination { .. } => "private_destination",
             GuardError::Unresolvable { .. } => "unresolvable_destination",
@@ -157,7 +157,7 @@ fn target(url: &Url) -> Result<Target<'_>, GuardError> {
 
 /// Refuses a URL whose host is a non-public IP literal or `localhost`, unless
 /// `allow_private`. Other hostnames pass; [`GuardedResolver`] checks them when connecting.
-pub fn check_literal(url: &Url, allow_private: bool) -> Result<(), GuardError> {
+pub(crate) fn check_literal(url: &Url, allow_private: bool) -> Result<(), GuardError> {
     match target(url)? {
         Target::Ip(ip) if !allow_private && !is_public(ip) => Err(GuardError::PrivateDestination {
             host: url.host_str().unwrap_or_default().to_string(),
@@ -171,7 +171,7 @@ pub fn check_literal(url: &Url, allow_private: bool) -> Result<(), GuardError> {
 /// a hostname, refused if it fails or, unless `allow_private`, if any address is
 /// non-public. The answer can change later, so deliveries still go through
 /// [`GuardedResolver`].
-pub async fn check_host(url: &Url, allow_private: bool) -> Result<(), GuardError> {
+pub(crate) async fn check_host(url: &Url, allow_private: bool) -> Result<(), GuardError> {
     check_literal(url, allow_private)?;
     let Target::Name(host) = target(url)? else {
         return Ok(());
@@ -209,12 +209,12 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, GuardError> {
 /// It is not consulted for IP-literal hosts or when a proxy is in use; pair it with
 /// [`check_literal`] and a client built with `no_proxy()`.
 #[derive(Debug, Clone)]
-pub struct GuardedResolver {
+pub(crate) struct GuardedResolver {
     allow_private: bool,
 }
 
 impl GuardedResolver {
-    pub fn new(allow_private: bool) -> Self {
+    pub(crate) fn new(allow_private: bool) -> Self {
         Self { allow_private }
     }
 

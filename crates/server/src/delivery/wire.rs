@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use switchyard_core::event::NewEvent;
 use switchyard_core::time::{now_ms, rfc3339};
 
 use super::guard;
@@ -12,34 +11,15 @@ use super::guard;
 /// Most of a response body kept in the attempt log.
 const BODY_KEPT: usize = 4096;
 
-/// The `source_id` of events published by the application (and by the hub itself).
-pub const APP_SOURCE: &str = "app";
-
-/// An event published by the application or the hub: de-duplicated on `key` when given.
-pub fn app_event(event_type: &str, data: &serde_json::Value, key: Option<String>) -> NewEvent {
-    let id = switchyard_core::new_id("evt");
-    NewEvent {
-        dedupe_key: Some(key.unwrap_or_else(|| id.clone())),
-        id,
-        source_id: Some(APP_SOURCE.into()),
-        source_kind: None,
-        provider_type: None,
-        event_type: event_type.into(),
-        payload: serde_json::to_vec(data).expect("JSON values serialize"),
-        headers: "{}".into(),
-        received_at: now_ms(),
-    }
-}
-
 /// The body sent to endpoints: `{"type", "timestamp", "data"}`. `data` is the event's
 /// payload when it is JSON; a form body becomes an object of its fields; anything else
 /// is sent as a string.
-pub fn envelope(event_type: &str, received_at: i64, payload: &[u8]) -> Vec<u8> {
+pub(super) fn envelope(event_type: &str, received_at: i64, payload: &[u8]) -> Vec<u8> {
     let data = serde_json::from_slice::<serde_json::Value>(payload).unwrap_or_else(|_| {
         let text = String::from_utf8_lossy(payload);
         if !text.is_empty() && text.contains('=') && !text.contains(char::is_whitespace) {
             let fields: serde_json::Map<String, serde_json::Value> =
-                switchyard_core::provider::form(payload)
+                switchyard_core::form::form(payload)
                     .into_iter()
                     .map(|(k, v)| (k, serde_json::Value::String(v)))
                     .collect();

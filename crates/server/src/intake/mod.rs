@@ -1,279 +1,252 @@
-//! Webhook intake: `POST /in/{source_id}`.
+//! Intake: provider webhooks taken in at `POST /in/{source_id}` (verified against their
+//! source, split into events, de-duplicated, committed before the answer), the sources
+//! they arrive at (`/v1/sources`), the event log with events the application publishes
+//! (`/v1/events`), and processing: received events are the queue, and the stages other
+//! capabilities register run in each batch's transaction.
 //!
-//! A request is checked against its source's scheme on the raw bytes as received, split
-//! into events with the provider's identity for each, and handed to the group-commit
-//! writer, which stores the events and their processing jobs in one transaction. The
-//! answer is sent only after that commit: 200 `accepted` or `duplicate`, 400 malformed,
-//! 401 rejected signature or timestamp, 404 unknown or disabled source, 413 too large.
+//! What other capabilities may use: [`Publisher`] (put an event into the log),
+//! [`SourceDirectory`] (where a kind's sources receive, and when sources change),
+//! [`message_ref`] (the message a provider's status report names), and [`Stage`]s they
+//! register with [`Intake::start`].
 
-pub mod paypal;
-pub mod process;
-pub mod sources;
-pub mod spec;
-pub(crate) mod ttl;
-pub mod writer;
+mod config;
+mod declare;
+mod events;
+mod kinds;
+mod loaded;
+mod paypal;
+mod process;
+mod receive;
+mod source_input;
+mod source_schema;
+mod sources;
+mod writer;
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use serde::Serialize;
 use switchyard_core::event::{NewEvent, Stored};
-use switchyard_core::provider::{self, SourceKind};
-use switchyard_core::time::now_ms;
-use switchyard_signatures::Inbound;
+use switchyard_core::metrics::Metrics;
+use switchyard_core::source::{Source, SourceKind};
+use switchyard_store::batch::BatchError;
+use switchyard_store::vault::Vault;
+use switchyard_store::{Backend, Page, Stage, Store, StoreError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::problem::{ApiError, ApiResult};
-use crate::state::AppState;
+pub use config::{DeclaredSource, IntakeConfig};
+pub(crate) use declare::DeclareError;
 
-pub use sources::SourceCache;
-pub use writer::Writer;
+use kinds::VerifyContext;
+use loaded::SourceCache;
+use writer::Writer;
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct IntakeReply {
-    /// `accepted` (stored now) or `duplicate` (stored before; nothing changed).
-    pub status: &'static str,
-    pub event_id: String,
-    /// For providers that batch several events in one request (SendGrid): each event.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub events: Vec<IntakeEvent>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct IntakeEvent {
-    pub status: &'static str,
-    pub event_id: String,
-}
-
-fn status_of(stored: &Stored) -> &'static str {
-    match stored {
-        Stored::Inserted(_) => "accepted",
-        Stored::Duplicate(_) => "duplicate",
-    }
-}
-
-/// Receive a provider webhook. No API key: the provider's signature is the credential.
-#[utoipa::path(post, path = "/in/{source_id}", tag = "intake",
-    responses(
-        (status = 200, body = IntakeReply),
-        (status = 400, body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::problem::Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn receive(
-    State(state): State<AppState>,
-    Path(source_id): Path<String>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<axum::Json<IntakeReply>> {
-    let unknown = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_source",
-            format!("no enabled source {source_id:?}"),
-        )
-    };
-    if !switchyard_core::id::has_prefix(&source_id, "src") {
-        return Err(unknown());
-    }
-    let loaded = state
-        .intake
-        .sources
-        .get(&state, &source_id)
-        .await?
-        .ok_or_else(unknown)?;
-    let limit = loaded
-        .settings
-        .body_limit
-        .unwrap_or(state.config.http.body_limit.0);
-    let body = read_body(body, &headers, limit)
-        .await
-        .inspect_err(|_| reject(&state, &source_id, "too_large"))?;
-
-    let url = public_url(&state, &loaded, &headers, &uri);
-    let inbound = Inbound {
-        headers: &headers,
-        body: &body,
-        url: &url,
-        now: now_ms() / 1000,
-    };
-    if let Err(e) = loaded.verify(&state, &inbound).await {
-        reject(&state, &source_id, e.reason());
-        tracing::warn!(
-            source_id,
-            kind = loaded.kind.as_str(),
-            reason = e.reason(),
-            "webhook rejected: {e}"
-        );
-        return Err(if e.is_malformed_request() {
-            ApiError::bad_request("malformed_webhook", e.to_string())
-        } else {
-            ApiError::unauthorized(format!("webhook rejected: {e}"))
-        });
-    }
-
-    let parsed = provider::parse(loaded.kind, &headers, &body).map_err(|e| {
-        reject(&state, &source_id, "malformed_body");
-        ApiError::bad_request("malformed_webhook", e.0)
-    })?;
-    if parsed.is_empty() {
-        return Err(ApiError::bad_request(
-            "malformed_webhook",
-            "the request carries no event",
-        ));
-    }
-    let kept = kept_headers(loaded.kind, &headers);
-    let received_at = now_ms();
-    let events: Vec<NewEvent> = parsed
-        .into_iter()
-        .map(|p| NewEvent {
-            id: switchyard_core::new_id("evt"),
-            source_id: Some(source_id.clone()),
-            source_kind: Some(loaded.kind.as_str().to_string()),
-            dedupe_key: Some(p.dedupe_key),
-            event_type: hub_type(loaded.kind, p.provider_type.as_deref(), &p.payload),
-            provider_type: p.provider_type,
-            payload: p.payload,
-            headers: kept.clone(),
-            received_at,
-        })
-        .collect();
-
-    // The write runs in its own task: if the provider hangs up now, the batch still
-    // commits and the events are processed like any other.
-    let writer = state.intake.writer.clone();
-    let stored = tokio::spawn(async move { writer.store(events).await })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| {
-            tracing::error!(error = %e, "intake store failed");
-            ApiError::unavailable("the event could not be stored; retry")
-        })?;
-    for s in &stored {
-        state.metrics.intake.inc(&[&source_id, status_of(s)]);
-    }
-    let first = &stored[0];
-    let events = if stored.len() > 1 {
-        stored
-            .iter()
-            .map(|s| IntakeEvent {
-                status: status_of(s),
-                event_id: s.id().to_string(),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let all_duplicates = stored.iter().all(|s| matches!(s, Stored::Duplicate(_)));
-    Ok(axum::Json(IntakeReply {
-        status: if all_duplicates {
-            "duplicate"
-        } else {
-            "accepted"
-        },
-        event_id: first.id().to_string(),
-        events,
-    }))
-}
-
-fn reject(state: &AppState, source_id: &str, reason: &str) {
-    state.metrics.intake_rejections.inc(&[source_id, reason]);
-}
-
-async fn read_body(
-    body: Body,
-    headers: &HeaderMap,
-    limit: usize,
-) -> Result<axum::body::Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body exceeds this source's limit of {limit} bytes"),
-        )
-    };
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let length_error = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if length_error {
-            too_large()
-        } else {
-            ApiError::bad_request("unreadable_body", e.to_string())
-        }
-    })
-}
-
-/// The URL the provider called, as it signed it (Twilio signs the full URL).
-fn public_url(
-    state: &AppState,
-    loaded: &sources::Loaded,
-    headers: &HeaderMap,
-    uri: &http::Uri,
-) -> String {
-    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
-    if let Some(url) = &loaded.settings.public_url {
-        return match uri.query() {
-            Some(q) if !url.contains('?') => format!("{url}?{q}"),
-            _ => url.clone(),
-        };
-    }
-    if let Some(base) = &state.config.public_url {
-        return format!("{}{path_and_query}", base.trim_end_matches('/'));
-    }
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
-    format!("{scheme}://{host}{path_and_query}")
-}
-
-fn kept_headers(kind: SourceKind, headers: &HeaderMap) -> String {
-    let mut map = serde_json::Map::new();
-    for name in kind
-        .kept_headers()
-        .iter()
-        .chain(&["content-type", "user-agent"])
-    {
-        if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
-            map.insert(
-                (*name).to_string(),
-                serde_json::Value::String(v.to_string()),
-            );
-        }
-    }
-    serde_json::Value::Object(map).to_string()
-}
-
-/// Intake's shared parts, held in the app state.
+/// Where the hub is reached, for the URLs it tells providers.
 #[derive(Debug, Clone)]
-pub struct Intake {
-    pub writer: Writer,
-    pub sources: Arc<SourceCache>,
-    pub paypal: Arc<paypal::PaypalCerts>,
+pub(crate) struct Address {
+    /// `public_url`, when configured.
+    pub(crate) public_url: Option<String>,
+    pub(crate) listen: SocketAddr,
 }
 
-/// The event's type in the hub's vocabulary (`payment.checkout.completed`), or the
-/// provider's own type where the hub has no name for it.
-fn hub_type(kind: SourceKind, provider_type: Option<&str>, payload: &[u8]) -> String {
-    let Some(provider_type) = provider_type else {
-        return "webhook".into();
-    };
-    provider::normalize(kind, provider_type, payload)
-        .unwrap_or(provider_type)
-        .to_string()
+/// The intake capability: its routes, its writer and its processor.
+#[derive(Debug, Clone)]
+pub(crate) struct Intake {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    metrics: Arc<Metrics>,
+    address: Address,
+    /// `http.body_limit`: a source's default limit.
+    body_limit: usize,
+    writer: Writer,
+    sources: SourceCache,
+    verify: VerifyContext,
+    /// Counts changes to sources made on this node.
+    changes: Arc<AtomicU64>,
+}
+
+impl Intake {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        metrics: Arc<Metrics>,
+        config: &IntakeConfig,
+        address: Address,
+        body_limit: usize,
+        backend: Backend,
+    ) -> Intake {
+        let writers = match (config.writers, backend) {
+            (0, Backend::Postgres) => 4,
+            (0, Backend::Sqlite) => 1,
+            (n, _) => n,
+        };
+        Intake {
+            inner: Arc::new(Inner {
+                writer: Writer::start(store.clone(), writers),
+                sources: SourceCache::new(config.source_cache_ttl.0),
+                verify: VerifyContext {
+                    paypal: Arc::new(paypal::PaypalCerts::new(config.paypal_cert_urls.clone())),
+                },
+                store,
+                vault,
+                metrics,
+                address,
+                body_limit,
+                changes: Arc::default(),
+            }),
+        }
+    }
+
+    /// The `/v1` routes: sources and events.
+    pub(crate) fn api(&self) -> OpenApiRouter {
+        sources::router()
+            .merge(events::router())
+            .with_state(self.clone())
+    }
+
+    /// `POST /in/{source_id}`, authenticated by the provider's signature.
+    pub(crate) fn public(&self) -> OpenApiRouter {
+        receive::router().with_state(self.clone())
+    }
+
+    /// Creates or brings up to date the sources declared in the configuration file.
+    pub(crate) async fn declare_all(
+        &self,
+        declared: &[DeclaredSource],
+    ) -> Result<(), DeclareError> {
+        for (i, d) in declared.iter().enumerate() {
+            let source = declare::declare(self, d)
+                .await
+                .map_err(|e| e.at(i, &d.name))?;
+            tracing::info!(source_id = %source.id, name = %source.name, kind = %source.kind,
+                "declared source ready at /in/{}", source.id);
+        }
+        Ok(())
+    }
+
+    /// Starts processing received events until `shutdown`, running `stages` in each
+    /// batch's transaction.
+    pub(crate) fn start(
+        &self,
+        stages: Vec<Arc<dyn Stage>>,
+        poll_interval: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let inner = &self.inner;
+        tokio::spawn(process::run(
+            inner.store.clone(),
+            inner.metrics.clone(),
+            stages,
+            poll_interval,
+            shutdown,
+        ))
+    }
+
+    /// Puts events into the log, as the application's `POST /v1/events` does.
+    pub(crate) fn publisher(&self) -> Publisher {
+        Publisher {
+            writer: self.inner.writer.clone(),
+        }
+    }
+
+    /// Where sources receive, for capabilities that tell providers.
+    pub(crate) fn directory(&self) -> SourceDirectory {
+        SourceDirectory {
+            store: self.inner.store.clone(),
+            public_url: self.inner.address.public_url.clone(),
+            changes: self.inner.changes.clone(),
+        }
+    }
+
+    /// Forgets what this node knows of a source and tells the directory's users.
+    fn source_changed(&self, id: &str) {
+        self.inner.sources.invalidate(id);
+        self.inner.changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The URL providers send a source's webhooks to, as shown to people.
+    fn intake_url(&self, id: &str) -> String {
+        let base = self
+            .inner
+            .address
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.inner.address.listen));
+        format!("{}/in/{id}", base.trim_end_matches('/'))
+    }
+}
+
+/// Puts events into the event log (group-committed with intake), where they are
+/// processed and delivered like provider events.
+#[derive(Debug, Clone)]
+pub(crate) struct Publisher {
+    writer: Writer,
+}
+
+impl Publisher {
+    /// Stores `event` and answers once it is committed; an event whose key was used
+    /// before answers the earlier event.
+    pub(crate) async fn publish(&self, event: NewEvent) -> Result<Stored, BatchError<StoreError>> {
+        self.writer.store_one(event).await
+    }
+}
+
+/// Where the sources of a kind receive webhooks, for capabilities that give providers
+/// a URL to report to (SMS status callbacks).
+#[derive(Debug, Clone)]
+pub(crate) struct SourceDirectory {
+    store: Arc<dyn Store>,
+    public_url: Option<String>,
+    changes: Arc<AtomicU64>,
+}
+
+impl SourceDirectory {
+    /// Counts the changes to sources made on this node: a user reads again when it
+    /// moved (other nodes' changes are seen at the next periodic read).
+    pub(crate) fn version(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
+    }
+
+    /// The intake URL of the oldest enabled source of each of `kinds` that has a public
+    /// URL (its own `public_url`, or the hub's): providers cannot reach a local address.
+    pub(crate) async fn intake_urls(
+        &self,
+        kinds: &[SourceKind],
+    ) -> Result<HashMap<SourceKind, String>, StoreError> {
+        let page = Page {
+            limit: 1000,
+            cursor: None,
+        };
+        let sources: Vec<Source> = self.store.list_sources(&page).await?;
+        let mut urls = HashMap::new();
+        // Listed newest first.
+        for source in sources.iter().rev() {
+            if !source.enabled || !kinds.contains(&source.kind) {
+                continue;
+            }
+            let url = source.settings.public_url.clone().or_else(|| {
+                let base = self.public_url.as_deref()?;
+                Some(format!("{}/in/{}", base.trim_end_matches('/'), source.id))
+            });
+            if let Some(url) = url {
+                urls.entry(source.kind).or_insert(url);
+            }
+        }
+        Ok(urls)
+    }
+}
+
+/// The provider's id of the message a status report is about, for kinds of providers
+/// the hub sends messages through.
+pub(crate) fn message_ref(kind: SourceKind, payload: &[u8]) -> Option<String> {
+    kinds::kind(kind).message_ref(payload)
 }

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use switchyard_signatures::{Inbound, VerifyError, paypal};
 
-use super::ttl::TtlCache;
+use crate::runtime::ttl::TtlCache;
 
 const CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 const MAX_CERT_BYTES: usize = 64 * 1024;
 
 #[derive(Debug)]
-pub struct PaypalCerts {
+pub(crate) struct PaypalCerts {
     client: reqwest::Client,
     /// URL prefixes certificates may be fetched from, e.g. `https://api.paypal.com/`.
     allowed: Vec<String>,
@@ -21,7 +21,7 @@ pub struct PaypalCerts {
 }
 
 impl PaypalCerts {
-    pub fn new(allowed: Vec<String>) -> Self {
+    pub(crate) fn new(allowed: Vec<String>) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -48,7 +48,7 @@ impl PaypalCerts {
 
     /// Checks the signature against the certificate, then that the signed
     /// transmission time is within `tolerance_secs` of now.
-    pub async fn verify(
+    pub(crate) async fn verify(
         &self,
         inbound: &Inbound<'_>,
         webhook_id: &str,

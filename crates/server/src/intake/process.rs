@@ -1,14 +1,14 @@
 //! Event processing: received events are the queue. A processor takes what is waiting,
-//! oldest first, and handles a batch in one transaction; on PostgreSQL the processors
-//! of several nodes share the work without taking the same event twice. Later stages
-//! (delivery fan-out, message status) hook into that transaction.
+//! oldest first, and handles a batch in one transaction, running the stages the other
+//! capabilities registered (delivery fan-out, message status) in it; on PostgreSQL the
+//! processors of several nodes share the work without taking the same event twice.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_core::metrics::Metrics;
 use switchyard_core::time::now_ms;
-use switchyard_store::Store;
+use switchyard_store::{Stage, Store};
 use tokio::sync::watch;
 
 /// Most events processed in one transaction.
@@ -19,9 +19,10 @@ const GATHER: Duration = Duration::from_millis(5);
 
 /// Processes received events until `shutdown` turns true. Wakes when events are stored
 /// (on PostgreSQL, by any node) and polls every `poll_interval` as a safety net.
-pub async fn run(
+pub(super) async fn run(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    stages: Vec<Arc<dyn Stage>>,
     poll_interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -34,7 +35,7 @@ pub async fn run(
         let notified = notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let wait = match store.process_received(BATCH, now_ms()).await {
+        let wait = match store.process_received(BATCH, now_ms(), &stages).await {
             Ok(n) => {
                 failures = 0;
                 metrics.events_processed.add(&[], n);

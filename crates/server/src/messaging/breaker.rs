@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
-pub struct Breaker {
+pub(super) struct Breaker {
     failures: u32,
     cooldown: Duration,
     state: Mutex<State>,
@@ -20,7 +20,7 @@ struct State {
 }
 
 impl Breaker {
-    pub fn new(failures: u32, cooldown: Duration) -> Self {
+    pub(super) fn new(failures: u32, cooldown: Duration) -> Self {
         Self {
             failures: failures.max(1),
             cooldown,
@@ -34,7 +34,7 @@ impl Breaker {
 
     /// Whether a send may go to the provider now. While open, `false` until the
     /// cooldown ends; then `true` for exactly one caller (the probe).
-    pub fn allow(&self, now: Instant) -> bool {
+    pub(super) fn allow(&self, now: Instant) -> bool {
         let mut s = self.state();
         match s.open_until {
             None => true,
@@ -47,17 +47,17 @@ impl Breaker {
     }
 
     /// Whether the breaker is open (the provider is being skipped).
-    pub fn is_open(&self) -> bool {
+    pub(super) fn is_open(&self) -> bool {
         self.state().open_until.is_some()
     }
 
-    pub fn success(&self) {
+    pub(super) fn success(&self) {
         let mut s = self.state();
         *s = State::default();
     }
 
     /// Records a failure; returns `true` when this failure opened the breaker.
-    pub fn failure(&self, now: Instant) -> bool {
+    pub(super) fn failure(&self, now: Instant) -> bool {
         let mut s = self.state();
         s.consecutive = s.consecutive.saturating_add(1);
         let was_open = s.open_until.is_some();

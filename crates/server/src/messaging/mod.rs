@@ -1,38 +1,78 @@
-//! Sending email and SMS: queued messages are claimed with a lease and offered to the
-//! channel's providers by priority. A retryable failure is retried briefly and then the
-//! next provider is tried; when every provider failed, the message waits (exponential
-//! backoff) for another round, until `messages.max_attempts` rounds have failed. A
-//! rejection (bad recipient, invalid content) fails the message at once with the
-//! provider's reason. A circuit breaker per provider skips one that keeps failing.
+//! Email and SMS: `POST /v1/emails` and `/v1/sms` (validated, rendered, stored with
+//! their credits reserved in one group commit, answered 202), the communications log
+//! (`/v1/messages`), templates (`/v1/templates`), the email and SMS providers of the
+//! provider registry, the sender that offers each message to its channel's providers
+//! by priority with retries, failover and circuit breakers, and the processing stage
+//! that applies providers' status reports to messages.
 
 mod breaker;
-pub mod content;
+mod config;
+mod content;
+mod messages;
 mod providers;
-pub mod template;
-
-pub(crate) use providers::build_provider;
-use providers::{Provider, Route, Routes, route};
-pub use providers::{ProviderInfo, provider_secret_id};
+mod send;
+mod sender;
+mod status;
+mod template;
+mod templates;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rand::Rng as _;
-use switchyard_core::message::{Channel, Message, SendAttempt, SendOutcome, SendResult};
+use switchyard_core::message::{Message, SendResult};
 use switchyard_core::metrics::Metrics;
-use switchyard_core::time::now_ms;
-use switchyard_providers::SendError;
+use switchyard_core::provider::Capability;
+use switchyard_core::source::SourceKind;
 use switchyard_store::batch::{BatchError, Batcher};
-use switchyard_store::{Acceptance, Backend, Charge, Store, StoreError};
-use tokio::sync::watch;
-
-use crate::config::{Config, MessagesConfig};
-use content::Payload;
 use switchyard_store::vault::Vault;
+use switchyard_store::{Acceptance, Backend, Charge, Stage, Store, StoreError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use config::{EmailConfig, MessagesConfig, SmsConfig};
+
+use crate::intake::SourceDirectory;
+use crate::providers::Registrant;
+use providers::{Route, Routes};
 
 /// Most messages stored, or outcomes recorded, in one transaction.
 const BATCH: usize = 256;
+
+/// A provider of the configuration file could not be built.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MessagingError {
+    #[error("{key}: {error}")]
+    Provider {
+        key: String,
+        error: switchyard_providers::ConfigError,
+    },
+    #[error("{0}.providers: two providers are named {1:?}; give each a distinct `name`")]
+    DuplicateName(&'static str, String),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// What messaging needs from the rest of the hub.
+#[derive(Debug)]
+pub(crate) struct Wiring {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) vault: Vault,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) backend: Backend,
+    /// `credits.required`: refuse sends for accounts without a credit record.
+    pub(crate) credits_required: bool,
+    /// Where Twilio and Telnyx sources receive, for their status callbacks.
+    pub(crate) sources: SourceDirectory,
+}
+
+/// The messaging capability, shared by its routes and its sender.
+#[derive(Debug, Clone)]
+pub(crate) struct Messaging {
+    inner: Arc<Inner>,
+}
 
 #[derive(Debug)]
 struct Inner {
@@ -41,6 +81,9 @@ struct Inner {
     metrics: Arc<Metrics>,
     http: reqwest::Client,
     config: MessagesConfig,
+    credits_required: bool,
+    /// Largest `POST /v1/emails`.
+    email_limit: usize,
     /// Providers from the configuration file, built at start.
     configured: Routes,
     /// The `console` providers, used for a channel that has no other.
@@ -50,13 +93,14 @@ struct Inner {
     /// When the API providers were last read; `None` forces a read.
     refreshed: Mutex<Option<Instant>>,
     reloading: tokio::sync::Mutex<()>,
-    /// API providers built so far, by `channel:name`, with the version they were built
-    /// from, so unchanged providers keep their connections across reloads.
+    /// API providers built so far, by vault id, with the version they were built from,
+    /// so unchanged providers keep their connections across reloads.
     built: Mutex<HashMap<String, (i64, Route)>>,
-    /// Intake URLs for status reports, by SMS provider kind: the oldest enabled source
-    /// of the kind, read with the API providers.
-    callbacks: RwLock<HashMap<String, String>>,
-    public_url: Option<String>,
+    /// Where status reports go, by SMS provider kind.
+    callbacks: RwLock<HashMap<SourceKind, String>>,
+    sources: SourceDirectory,
+    /// The directory's version at the last read of the callbacks.
+    sources_seen: AtomicU64,
     status_callback: Option<String>,
     email_from: Option<String>,
     sms_from: Option<String>,
@@ -65,101 +109,53 @@ struct Inner {
     records: Batcher<SendResult, bool>,
 }
 
-/// The sender, shared by the routes (defaults, providers) and the worker.
-#[derive(Debug, Clone)]
-pub struct Messaging {
-    inner: Arc<Inner>,
-}
-
 impl Messaging {
     /// Builds every provider of the configuration file.
-    pub fn new(
-        store: Arc<dyn Store>,
-        vault: Vault,
-        metrics: Arc<Metrics>,
-        config: &Config,
-    ) -> Result<Self, String> {
+    pub(crate) fn new(
+        wiring: Wiring,
+        email: &EmailConfig,
+        sms: &SmsConfig,
+        messages: &MessagesConfig,
+        body_limit: usize,
+    ) -> Result<Self, MessagingError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("Switchyard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
-        let m = &config.messages;
-        let mut configured = Routes::default();
-        for (i, c) in config.email.providers.iter().enumerate() {
-            let p = c
-                .build(&http)
-                .map_err(|e| format!("email.providers[{i}]: {e}"))?;
-            configured
-                .email
-                .push(route(Provider::Email(p), c.priority(), "config", m));
-        }
-        for (i, c) in config.sms.providers.iter().enumerate() {
-            let p = c
-                .build(&http)
-                .map_err(|e| format!("sms.providers[{i}]: {e}"))?;
-            configured
-                .sms
-                .push(route(Provider::Sms(p), c.priority(), "config", m));
-        }
-        for (channel, routes) in [("email", &configured.email), ("sms", &configured.sms)] {
-            let mut names = std::collections::HashSet::new();
-            if let Some(dup) = routes.iter().find(|r| !names.insert(r.provider.name())) {
-                return Err(format!(
-                    "{channel}.providers: two providers are named {:?}; give each a distinct `name`",
-                    dup.provider.name()
-                ));
-            }
-        }
-        let console = |settings| build_provider(Channel::Email, &settings, &http);
-        let (email_console, _) = console(serde_json::json!({"kind": "console"}))?;
-        let (sms_console, _) =
-            build_provider(Channel::Sms, &serde_json::json!({"kind": "console"}), &http)?;
-        let fallback = Routes {
-            email: vec![route(email_console, 0, "default", m)],
-            sms: vec![route(sms_console, 0, "default", m)],
-        };
+            .build()?;
+        let (configured, fallback) = providers::from_config(email, sms, messages, &http)?;
         // One writer on SQLite (a single connection writes), several on PostgreSQL.
-        let writers = match Backend::of(&config.database_url) {
-            Ok(Backend::Postgres) => 4,
-            _ => 1,
+        let writers = match wiring.backend {
+            Backend::Postgres => 4,
+            Backend::Sqlite => 1,
         };
-        let accepts = {
-            let store = store.clone();
-            Batcher::start(
-                writers,
-                BATCH,
-                move |batch: Vec<(Message, Option<Charge>)>| {
-                    let store = store.clone();
-                    async move {
-                        store
-                            .accept_messages(&batch)
-                            .await
-                            .map_err(|e| e.to_string())
-                    }
-                },
-            )
-        };
-        let records = {
-            let store = store.clone();
-            Batcher::start(writers, BATCH, move |results: Vec<SendResult>| {
+        let store = wiring.store.clone();
+        let accepts = Batcher::start(
+            writers,
+            BATCH,
+            move |batch: &[(Message, Option<Charge>)]| {
                 let store = store.clone();
-                async move {
-                    store
-                        .record_sends(&results, now_ms())
-                        .await
-                        .map_err(|e| e.to_string())
-                }
+                Box::pin(async move { store.accept_messages(batch).await })
+            },
+        );
+        let store = wiring.store.clone();
+        let records = Batcher::start(writers, BATCH, move |results: &[SendResult]| {
+            let store = store.clone();
+            Box::pin(async move {
+                store
+                    .record_sends(results, switchyard_core::time::now_ms())
+                    .await
             })
-        };
+        });
         let messaging = Self {
             inner: Arc::new(Inner {
                 accepts,
                 records,
-                store,
-                vault,
-                metrics,
+                store: wiring.store,
+                vault: wiring.vault,
+                metrics: wiring.metrics,
                 http,
-                config: m.clone(),
+                config: messages.clone(),
+                credits_required: wiring.credits_required,
+                email_limit: email.max_request.0.max(body_limit),
                 current: RwLock::new(Arc::new(Routes::default())),
                 configured,
                 fallback,
@@ -167,272 +163,53 @@ impl Messaging {
                 reloading: tokio::sync::Mutex::new(()),
                 built: Mutex::new(HashMap::new()),
                 callbacks: RwLock::default(),
-                public_url: config.public_url.clone(),
-                status_callback: config.sms.status_callback.clone(),
-                email_from: config.email.from.clone(),
-                sms_from: config.sms.from.clone(),
+                sources: wiring.sources,
+                sources_seen: AtomicU64::new(0),
+                status_callback: sms.status_callback.clone(),
+                email_from: email.from.clone(),
+                sms_from: sms.from.clone(),
             }),
         };
         messaging.combine(Vec::new());
         Ok(messaging)
     }
 
+    /// The `/v1` routes: emails, SMS, messages and templates.
+    pub(crate) fn api(&self) -> OpenApiRouter {
+        send::router(self.inner.email_limit)
+            .merge(messages::router())
+            .merge(templates::router())
+            .with_state(self.clone())
+    }
+
+    /// The routes whose idempotency is their own (the message keeps its key).
+    pub(crate) const OWN_IDEMPOTENCY: [&'static str; 2] = ["/v1/emails", "/v1/sms"];
+
+    /// Sends due messages until `shutdown`.
+    pub(crate) fn start(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        tokio::spawn(self.clone().run(shutdown))
+    }
+
+    /// The stage that applies providers' status reports to messages.
+    pub(crate) fn stage(&self) -> Arc<dyn Stage> {
+        Arc::new(status::StatusReports)
+    }
+
+    /// The email and SMS providers, for the provider registry.
+    pub(crate) fn registrants(&self) -> Vec<Arc<dyn Registrant>> {
+        [Capability::Email, Capability::Sms]
+            .into_iter()
+            .map(|c| Arc::new(providers::Channel(self.clone(), c)) as Arc<dyn Registrant>)
+            .collect()
+    }
+
     /// Stores a message and reserves its credits, in a transaction shared with other
     /// messages accepted at the same moment (a group commit).
-    pub async fn accept(
+    async fn accept(
         &self,
         message: Message,
         charge: Option<Charge>,
-    ) -> Result<Acceptance, BatchError> {
+    ) -> Result<Acceptance, BatchError<StoreError>> {
         self.inner.accepts.submit((message, charge)).await
-    }
-
-    /// The HTTP client providers are built with.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
-    }
-
-    /// Claims and sends due messages until `shutdown` turns true, then lets the ones in
-    /// flight finish.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let notify = self.inner.store.job_notifier();
-        let concurrency = self.inner.config.concurrency;
-        crate::claim_loop::run(self, notify, concurrency, shutdown).await;
-    }
-
-    /// Offers one claimed message to its channel's providers and records the outcome.
-    async fn send(&self, message: Message) {
-        let c = &self.inner.config;
-        let (tries, outcome) = match content::payload(
-            message.channel,
-            &message.id,
-            message.category,
-            &message.content,
-        ) {
-            Ok(payload) => {
-                self.holding_lease(&message, self.offer(&message, payload))
-                    .await
-            }
-            Err(reason) => (Vec::new(), SendOutcome::Failed { reason }),
-        };
-        let label = match &outcome {
-            SendOutcome::Sent { .. } => "sent",
-            SendOutcome::Retry { .. } => "retrying",
-            SendOutcome::Failed { .. } => "failed",
-        };
-        self.inner
-            .metrics
-            .messages
-            .inc(&[message.channel.as_str(), label]);
-        let keep_content = match (&outcome, c.keep_bodies) {
-            (SendOutcome::Retry { .. }, _) | (_, true) => None,
-            _ => content::without_bodies(message.channel, &message.content),
-        };
-        let result = SendResult {
-            message_id: message.id.clone(),
-            attempt: message.attempts,
-            tries,
-            outcome,
-            keep_content,
-        };
-        // A failed record leaves the claim to expire; the message is then sent again.
-        for wait in [100, 500, 2000] {
-            match self.inner.records.submit(result.clone()).await {
-                Ok(true) => return,
-                Ok(false) => {
-                    tracing::warn!(message_id = %message.id, "the claim on a message ended before its outcome was recorded");
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(message_id = %message.id, error = %e, "recording a message outcome failed");
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
-                }
-            }
-        }
-    }
-
-    /// Runs a round while extending the message's lease every third of it, so that a
-    /// long round (several slow providers) is not claimed and sent again meanwhile.
-    async fn holding_lease<T>(&self, message: &Message, round: impl Future<Output = T>) -> T {
-        let lease = self.inner.config.lease.0;
-        tokio::pin!(round);
-        loop {
-            tokio::select! {
-                out = &mut round => return out,
-                _ = tokio::time::sleep(lease / 3) => {
-                    let until = now_ms() + lease.as_millis() as i64;
-                    let held = self.inner.store.extend_message_lease(&message.id, message.attempts, until);
-                    match held.await {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(message_id = %message.id,
-                            "the claim on a message ended during its round; its outcome will be ignored"),
-                        Err(e) => tracing::warn!(message_id = %message.id, error = %e,
-                            "extending the claim on a message failed"),
-                    }
-                }
-            }
-        }
-    }
-
-    async fn offer(
-        &self,
-        message: &Message,
-        mut payload: Payload,
-    ) -> (Vec<SendAttempt>, SendOutcome) {
-        let c = &self.inner.config;
-        let current = self.routes().await;
-        let routes = match message.channel {
-            Channel::Email => &current.email,
-            Channel::Sms => &current.sms,
-        };
-        let mut tries = Vec::new();
-        let mut last_error = None;
-        let mut wait_at_least = Duration::ZERO;
-        for route in routes {
-            if !route.breaker.allow(Instant::now()) {
-                continue;
-            }
-            let name = route.provider.name().to_string();
-            if let Payload::Sms(sms) = &mut payload {
-                sms.status_callback = self.inner.status_callback.clone().or_else(|| {
-                    let callbacks = self.inner.callbacks.read();
-                    let callbacks = callbacks.unwrap_or_else(|e| e.into_inner());
-                    callbacks.get(route.kind).cloned()
-                });
-                if sms.from.is_none() {
-                    sms.from = self.inner.sms_from.clone();
-                }
-            }
-            for round in 0..=c.provider_retries {
-                let started = Instant::now();
-                let at = now_ms();
-                let result = route.provider.send(&payload).await;
-                let duration_ms = started.elapsed().as_millis() as i64;
-                let kind = match &result {
-                    Ok(_) => "sent",
-                    Err(e) => e.kind(),
-                };
-                self.inner
-                    .metrics
-                    .provider_sends
-                    .inc(&[message.channel.as_str(), &name, kind]);
-                let error = result.as_ref().err().map(ToString::to_string);
-                tries.push(SendAttempt {
-                    provider: name.clone(),
-                    at,
-                    duration_ms,
-                    outcome: match &result {
-                        Ok(_) => "sent",
-                        Err(SendError::Rejected(_)) => "rejected",
-                        Err(_) => "retryable",
-                    }
-                    .into(),
-                    error: error.clone(),
-                });
-                let e = match result {
-                    Ok(sent) => {
-                        route.breaker.success();
-                        return (
-                            tries,
-                            SendOutcome::Sent {
-                                provider: name,
-                                provider_message_id: sent.provider_message_id,
-                            },
-                        );
-                    }
-                    Err(SendError::Rejected(reason)) => {
-                        // The provider works; the message is what it refused.
-                        route.breaker.success();
-                        return (
-                            tries,
-                            SendOutcome::Failed {
-                                reason: format!("{name} rejected the message: {reason}"),
-                            },
-                        );
-                    }
-                    Err(e) => e,
-                };
-                if route.breaker.failure(Instant::now()) {
-                    tracing::warn!(provider = %name, channel = message.channel.as_str(),
-                        "provider keeps failing; skipping it for {:?}", c.breaker_cooldown.0);
-                }
-                tracing::info!(message_id = %message.id, provider = %name, error = %e, "provider send failed");
-                last_error = Some(format!("{name}: {e}"));
-                let pause = match &e {
-                    SendError::RateLimited { retry_after, .. } => {
-                        let after = retry_after.unwrap_or(Duration::from_secs(1));
-                        if after > c.max_inline_wait.0 {
-                            wait_at_least = wait_at_least.max(after);
-                            break;
-                        }
-                        after
-                    }
-                    SendError::Transient(_) => Duration::from_millis(200 << round.min(4)),
-                    _ => break,
-                };
-                if round == c.provider_retries || route.breaker.is_open() {
-                    break;
-                }
-                tokio::time::sleep(pause).await;
-            }
-        }
-        let error = last_error.unwrap_or_else(|| {
-            "every provider of the channel is being skipped after repeated failures".into()
-        });
-        if message.attempts >= i64::from(c.max_attempts) {
-            return (
-                tries,
-                SendOutcome::Failed {
-                    reason: format!(
-                        "no provider accepted the message in {} attempts; last error: {error}",
-                        message.attempts
-                    ),
-                },
-            );
-        }
-        let delay = self.backoff(message.attempts).max(wait_at_least);
-        (
-            tries,
-            SendOutcome::Retry {
-                at: now_ms() + delay.as_millis() as i64,
-                error,
-            },
-        )
-    }
-
-    /// The wait after `attempts` failed rounds: `retry_base · 2^(attempts-1)`, at most
-    /// `retry_max`, less up to a fifth at random so retries spread out.
-    fn backoff(&self, attempts: i64) -> Duration {
-        let c = &self.inner.config;
-        let exp = attempts.clamp(1, 30) as u32 - 1;
-        let full = c
-            .retry_base
-            .0
-            .saturating_mul(2u32.saturating_pow(exp))
-            .min(c.retry_max.0);
-        let jitter = rand::rng().random_range(0.0..0.2);
-        full.mul_f64(1.0 - jitter)
-    }
-}
-
-impl crate::claim_loop::Claimer for Messaging {
-    type Item = Message;
-    const WHAT: &'static str = "messages";
-
-    async fn claim(&self, free: usize) -> Result<Vec<Message>, StoreError> {
-        let now = now_ms();
-        let lease = self.inner.config.lease.0.as_millis() as i64;
-        self.inner
-            .store
-            .claim_messages(free as u32, now, now + lease)
-            .await
-    }
-
-    async fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        self.inner.store.next_message_due().await
-    }
-
-    async fn work(&self, message: Message) {
-        self.send(message).await;
     }
 }

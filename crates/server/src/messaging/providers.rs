@@ -1,24 +1,30 @@
 //! The providers in use: those of the configuration file, built at start, and those
-//! configured through the API, whose settings are sealed in the vault and read again
-//! every few seconds (at once after a change on this node); a channel with neither
-//! uses the console.
+//! configured through the provider registry, whose settings are sealed in the vault and
+//! read again every few seconds (at once after a change on this node); a channel with
+//! neither uses the console.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use switchyard_core::message::Channel;
+use async_trait::async_trait;
+use switchyard_core::message::Channel as MessageChannel;
+use switchyard_core::provider::Capability;
+use switchyard_core::source::SourceKind;
 use switchyard_providers::email::{EmailProvider, EmailProviderConfig};
 use switchyard_providers::sms::{SmsProvider, SmsProviderConfig};
 use switchyard_providers::{SendError, Sent};
+use switchyard_store::vault::ids;
 
 use super::breaker::Breaker;
 use super::content::Payload;
-use super::{MessagesConfig, Messaging};
+use super::{EmailConfig, MessagesConfig, Messaging, MessagingError, SmsConfig};
+use crate::providers::{ProviderInfo, Registrant, SettingsError};
 
 /// One configured provider of either channel.
 #[derive(Debug, Clone)]
-pub(crate) enum Provider {
+pub(super) enum Provider {
     Email(Arc<dyn EmailProvider>),
     Sms(Arc<dyn SmsProvider>),
 }
@@ -31,7 +37,7 @@ impl Provider {
         }
     }
 
-    pub(crate) fn kind(&self) -> &'static str {
+    fn kind(&self) -> &'static str {
         match self {
             Provider::Email(p) => p.kind(),
             Provider::Sms(p) => p.kind(),
@@ -51,7 +57,7 @@ impl Provider {
 pub(super) struct Route {
     pub(super) provider: Provider,
     pub(super) breaker: Arc<Breaker>,
-    /// `config` (the configuration file) or `api`.
+    /// `config` (the configuration file), `api` or `default`.
     pub(super) origin: &'static str,
     pub(super) kind: &'static str,
     pub(super) priority: i64,
@@ -64,35 +70,27 @@ pub(super) struct Routes {
     pub(super) sms: Vec<Route>,
 }
 
+impl Routes {
+    pub(super) fn of(&self, channel: MessageChannel) -> &[Route] {
+        match channel {
+            MessageChannel::Email => &self.email,
+            MessageChannel::Sms => &self.sms,
+        }
+    }
+
+    fn of_mut(&mut self, channel: MessageChannel) -> &mut Vec<Route> {
+        match channel {
+            MessageChannel::Email => &mut self.email,
+            MessageChannel::Sms => &mut self.sms,
+        }
+    }
+}
+
 /// How long a node uses the providers configured through the API before reading them
 /// again (changes made on this node apply at once).
 const PROVIDER_TTL: Duration = Duration::from_secs(5);
 
-/// Public view of a configured provider, for listings.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct ProviderInfo {
-    pub channel: &'static str,
-    pub name: String,
-    pub kind: &'static str,
-    /// Lower is tried first.
-    pub priority: i64,
-    /// `config` (the configuration file), `api` (`PUT /v1/providers/…`) or `default`.
-    pub origin: &'static str,
-    /// Whether its circuit breaker is open (the provider is being skipped).
-    pub breaker_open: bool,
-}
-
-/// The vault record holding the settings of a provider configured through the API.
-pub fn provider_secret_id(channel: Channel, name: &str) -> String {
-    format!("provider:{}:{name}", channel.as_str())
-}
-
-pub(super) fn route(
-    provider: Provider,
-    priority: i64,
-    origin: &'static str,
-    m: &MessagesConfig,
-) -> Route {
+fn route(provider: Provider, priority: i64, origin: &'static str, m: &MessagesConfig) -> Route {
     Route {
         kind: provider.kind(),
         provider,
@@ -102,94 +100,140 @@ pub(super) fn route(
     }
 }
 
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn channel_of(capability: Capability) -> MessageChannel {
+    match capability {
+        Capability::Email => MessageChannel::Email,
+        Capability::Sms => MessageChannel::Sms,
+    }
+}
+
+/// The providers of the configuration file, and the console providers a channel with
+/// none uses.
+pub(super) fn from_config(
+    email: &EmailConfig,
+    sms: &SmsConfig,
+    m: &MessagesConfig,
+    http: &reqwest::Client,
+) -> Result<(Routes, Routes), MessagingError> {
+    let mut configured = Routes::default();
+    for (i, c) in email.providers.iter().enumerate() {
+        let p = c.build(http).map_err(|error| MessagingError::Provider {
+            key: format!("email.providers[{i}]"),
+            error,
+        })?;
+        configured
+            .email
+            .push(route(Provider::Email(p), c.priority(), "config", m));
+    }
+    for (i, c) in sms.providers.iter().enumerate() {
+        let p = c.build(http).map_err(|error| MessagingError::Provider {
+            key: format!("sms.providers[{i}]"),
+            error,
+        })?;
+        configured
+            .sms
+            .push(route(Provider::Sms(p), c.priority(), "config", m));
+    }
+    for (channel, routes) in [("email", &configured.email), ("sms", &configured.sms)] {
+        let mut names = std::collections::HashSet::new();
+        if let Some(dup) = routes.iter().find(|r| !names.insert(r.provider.name())) {
+            return Err(MessagingError::DuplicateName(
+                channel,
+                dup.provider.name().to_string(),
+            ));
+        }
+    }
+    let console = |channel| {
+        build_provider(channel, &serde_json::json!({"kind": "console"}), http)
+            .map(|(p, _)| route(p, 0, "default", m))
+            .expect("the console provider builds")
+    };
+    let fallback = Routes {
+        email: vec![console(MessageChannel::Email)],
+        sms: vec![console(MessageChannel::Sms)],
+    };
+    Ok((configured, fallback))
 }
 
 /// Builds a provider from its settings (`kind` plus the kind's fields) as given in the
 /// configuration file or through the API.
-pub(crate) fn build_provider(
-    channel: Channel,
+fn build_provider(
+    channel: MessageChannel,
     settings: &serde_json::Value,
     http: &reqwest::Client,
-) -> Result<(Provider, i64), String> {
-    match channel {
-        Channel::Email => {
-            let c: EmailProviderConfig =
-                serde_json::from_value(settings.clone()).map_err(|e| e.to_string())?;
-            let p = c.build(http).map_err(|e| e.to_string())?;
-            Ok((Provider::Email(p), c.priority()))
+) -> Result<(Provider, i64), SettingsError> {
+    Ok(match channel {
+        MessageChannel::Email => {
+            let c: EmailProviderConfig = serde_json::from_value(settings.clone())?;
+            (Provider::Email(c.build(http)?), c.priority())
         }
-        Channel::Sms => {
-            let c: SmsProviderConfig =
-                serde_json::from_value(settings.clone()).map_err(|e| e.to_string())?;
-            let p = c.build(http).map_err(|e| e.to_string())?;
-            Ok((Provider::Sms(p), c.priority()))
+        MessageChannel::Sms => {
+            let c: SmsProviderConfig = serde_json::from_value(settings.clone())?;
+            (Provider::Sms(c.build(http)?), c.priority())
         }
-    }
+    })
 }
 
 impl Messaging {
-    /// Whether the configuration file defines a provider of this name on the channel.
-    pub fn is_configured(&self, channel: Channel, name: &str) -> bool {
-        let routes = match channel {
-            Channel::Email => &self.inner.configured.email,
-            Channel::Sms => &self.inner.configured.sms,
-        };
-        routes.iter().any(|r| r.provider.name() == name)
-    }
-
     /// Makes the next use read the API providers again (after a change on this node).
-    pub fn invalidate(&self) {
+    fn invalidate(&self) {
         *lock(&self.inner.refreshed) = None;
     }
 
     /// Puts the configured and the API providers together, by priority (configured
     /// first on a tie); a channel with none gets the console.
-    pub(super) fn combine(&self, api: Vec<(Channel, Route)>) {
+    pub(super) fn combine(&self, api: Vec<(MessageChannel, Route)>) {
         let inner = &self.inner;
         let mut routes = Routes {
             email: inner.configured.email.clone(),
             sms: inner.configured.sms.clone(),
         };
         for (channel, r) in api {
-            match channel {
-                Channel::Email => routes.email.push(r),
-                Channel::Sms => routes.sms.push(r),
-            }
+            routes.of_mut(channel).push(r);
         }
-        for (list, fallback) in [
-            (&mut routes.email, &inner.fallback.email),
-            (&mut routes.sms, &inner.fallback.sms),
-        ] {
+        for channel in MessageChannel::ALL {
+            let list = routes.of_mut(*channel);
             list.sort_by_key(|r| r.priority);
             if list.is_empty() {
-                list.extend(fallback.iter().cloned());
+                list.extend(inner.fallback.of(*channel).iter().cloned());
             }
         }
         *inner.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routes);
     }
 
-    /// The providers in use, reading the API providers again when they are older than
-    /// [`PROVIDER_TTL`].
+    /// The providers in use, reading the API providers (and the status callbacks) again
+    /// when they are older than [`PROVIDER_TTL`] or sources changed on this node.
     pub(super) async fn routes(&self) -> Arc<Routes> {
         let inner = &self.inner;
-        let fresh = |at: Option<Instant>| at.is_some_and(|t| t.elapsed() < PROVIDER_TTL);
+        let fresh = |at: Option<Instant>| {
+            at.is_some_and(|t| t.elapsed() < PROVIDER_TTL)
+                && inner.sources.version() == inner.sources_seen.load(Ordering::Relaxed)
+        };
         if !fresh(*lock(&inner.refreshed)) {
             let _one = inner.reloading.lock().await;
             if !fresh(*lock(&inner.refreshed)) {
+                let version = inner.sources.version();
                 match self.load_api_providers().await {
                     Ok(api) => self.combine(api),
                     Err(e) => {
                         tracing::error!(error = %e, "reading the providers configured through the API failed")
                     }
                 }
-                match self.status_callbacks().await {
+                match inner
+                    .sources
+                    .intake_urls(&[SourceKind::Twilio, SourceKind::Telnyx])
+                    .await
+                {
                     Ok(map) => *inner.callbacks.write().unwrap_or_else(|e| e.into_inner()) = map,
                     Err(e) => {
                         tracing::error!(error = %e, "reading the sources for status callbacks failed")
                     }
                 }
+                inner.sources_seen.store(version, Ordering::Relaxed);
                 *lock(&inner.refreshed) = Some(Instant::now());
             }
         }
@@ -200,70 +244,40 @@ impl Messaging {
             .clone()
     }
 
-    /// Where Twilio and Telnyx should report status when `sms.status_callback` is not
-    /// set: the intake URL of the oldest enabled source of their kind, by kind. Needs a
-    /// public URL (`public_url`, or the source's own), as providers cannot reach a
-    /// local address.
-    async fn status_callbacks(&self) -> Result<HashMap<String, String>, String> {
+    /// Where a provider of `kind` (`twilio`, `telnyx`) reports status: `sms.status_callback`,
+    /// or the intake URL of the oldest enabled source of its kind.
+    pub(super) fn status_callback(&self, kind: &str) -> Option<String> {
         let inner = &self.inner;
-        let page = switchyard_store::Page {
-            limit: 1000,
-            cursor: None,
-        };
-        let sources = inner
-            .store
-            .list_sources(&page)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut callbacks = HashMap::new();
-        // Listed newest first.
-        for source in sources.iter().rev() {
-            if !source.enabled || !matches!(source.kind.as_str(), "twilio" | "telnyx") {
-                continue;
-            }
-            let own = serde_json::from_str::<serde_json::Value>(&source.settings)
-                .ok()
-                .and_then(|v| v.get("public_url")?.as_str().map(str::to_string));
-            let url = own.or_else(|| {
-                let base = inner.public_url.as_deref()?;
-                Some(format!("{}/in/{}", base.trim_end_matches('/'), source.id))
-            });
-            if let Some(url) = url {
-                callbacks.entry(source.kind.clone()).or_insert(url);
-            }
-        }
-        Ok(callbacks)
+        inner.status_callback.clone().or_else(|| {
+            let kind = SourceKind::parse(kind)?;
+            let callbacks = inner.callbacks.read().unwrap_or_else(|e| e.into_inner());
+            callbacks.get(&kind).cloned()
+        })
     }
 
-    async fn load_api_providers(&self) -> Result<Vec<(Channel, Route)>, String> {
+    async fn load_api_providers(&self) -> Result<Vec<(MessageChannel, Route)>, LoadError> {
         let inner = &self.inner;
-        let records = inner
-            .store
-            .list_providers()
-            .await
-            .map_err(|e| e.to_string())?;
+        let records = inner.store.list_providers().await?;
         let mut out = Vec::new();
         let mut keep = HashMap::new();
-        for r in records {
-            let key = provider_secret_id(r.channel, &r.name);
+        for r in records
+            .into_iter()
+            .filter(|r| matches!(r.capability, Capability::Email | Capability::Sms))
+        {
+            let channel = channel_of(r.capability);
+            let key = ids::provider_settings(r.capability.as_str(), &r.name);
             let cached = lock(&inner.built).get(&key).cloned();
             let route = match cached {
                 Some((version, route)) if version == r.updated_at => route,
                 _ => {
-                    let Some(sealed) = inner.vault.get(&key).await.map_err(|e| e.to_string())?
-                    else {
+                    let Some(sealed) = inner.vault.get(&key).await? else {
                         tracing::warn!(provider = %r.name, "provider settings missing from the vault; skipped");
                         continue;
                     };
-                    let settings: serde_json::Value = match serde_json::from_slice(sealed.expose())
-                    {
-                        Ok(v) => v,
-                        Err(e) => {
-                            tracing::error!(provider = %r.name, error = %e, "stored provider settings unreadable; skipped");
-                            continue;
-                        }
-                    };
-                    match build_provider(r.channel, &settings, &inner.http) {
+                    let built = serde_json::from_slice(sealed.expose())
+                        .map_err(SettingsError::from)
+                        .and_then(|settings| build_provider(channel, &settings, &inner.http));
+                    match built {
                         Ok((provider, priority)) => route(provider, priority, "api", &inner.config),
                         Err(e) => {
                             tracing::error!(provider = %r.name, error = %e, "stored provider cannot be built; skipped");
@@ -273,7 +287,7 @@ impl Messaging {
                 }
             };
             keep.insert(key, (r.updated_at, route.clone()));
-            out.push((r.channel, route));
+            out.push((channel, route));
         }
         *lock(&inner.built) = keep;
         Ok(out)
@@ -281,7 +295,7 @@ impl Messaging {
 
     /// The sender of an email that names none: `email.from`, else the first
     /// provider's `from`.
-    pub async fn default_email_from(&self) -> Option<String> {
+    pub(super) async fn default_email_from(&self) -> Option<String> {
         if let Some(from) = &self.inner.email_from {
             return Some(from.clone());
         }
@@ -295,24 +309,66 @@ impl Messaging {
             })
     }
 
-    /// The configured and API providers of both channels, in the order they are tried.
-    pub async fn providers(&self) -> Vec<ProviderInfo> {
-        let routes = self.routes().await;
-        let list = |channel: &'static str, routes: &[Route]| {
-            routes
-                .iter()
-                .map(|r| ProviderInfo {
-                    channel,
-                    name: r.provider.name().to_string(),
-                    kind: r.kind,
-                    priority: r.priority,
-                    origin: r.origin,
-                    breaker_open: r.breaker.is_open(),
-                })
-                .collect::<Vec<_>>()
-        };
-        let mut all = list("email", &routes.email);
-        all.extend(list("sms", &routes.sms));
-        all
+    /// The sender of an SMS that names none.
+    pub(super) fn default_sms_from(&self) -> Option<String> {
+        self.inner.sms_from.clone()
+    }
+}
+
+/// The providers configured through the API could not be read.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error(transparent)]
+    Store(#[from] switchyard_store::StoreError),
+    #[error(transparent)]
+    Vault(#[from] switchyard_store::vault::SecretError),
+}
+
+/// One messaging channel's providers, as the provider registry sees them.
+#[derive(Debug)]
+pub(super) struct Channel(pub(super) Messaging, pub(super) Capability);
+
+#[async_trait]
+impl Registrant for Channel {
+    fn capability(&self) -> Capability {
+        self.1
+    }
+
+    fn is_configured(&self, name: &str) -> bool {
+        let channel = channel_of(self.1);
+        self.0
+            .inner
+            .configured
+            .of(channel)
+            .iter()
+            .any(|r| r.provider.name() == name)
+    }
+
+    fn check(&self, settings: &serde_json::Value) -> Result<(&'static str, i64), SettingsError> {
+        let (provider, priority) =
+            build_provider(channel_of(self.1), settings, &self.0.inner.http)?;
+        Ok((provider.kind(), priority))
+    }
+
+    fn changed(&self) {
+        self.0.invalidate();
+    }
+
+    async fn in_use(&self) -> Vec<ProviderInfo> {
+        let channel = channel_of(self.1);
+        let routes = self.0.routes().await;
+        routes
+            .of(channel)
+            .iter()
+            .map(|r| ProviderInfo {
+                capability: self.1,
+                channel: Some(channel),
+                name: r.provider.name().to_string(),
+                kind: r.kind,
+                priority: r.priority,
+                origin: r.origin,
+                breaker_open: r.breaker.is_open(),
+            })
+            .collect()
     }
 }

@@ -7,7 +7,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
 /// The parts of a template, by the field names of the API.
-pub const PARTS: [&str; 3] = ["subject", "html", "text"];
+pub(super) const PARTS: [&str; 3] = ["subject", "html", "text"];
 
 fn environment<'a>() -> Environment<'a> {
     let mut env = Environment::new();
@@ -33,7 +33,7 @@ fn describe(e: &minijinja::Error) -> String {
 }
 
 /// Compiles one part; the error says what is wrong and on which line.
-pub fn check(part: &'static str, source: &str) -> Result<(), String> {
+pub(super) fn check(part: &'static str, source: &str) -> Result<(), String> {
     let env = environment();
     env.template_from_named_str(part, source)
         .map(|_| ())
@@ -41,7 +41,7 @@ pub fn check(part: &'static str, source: &str) -> Result<(), String> {
 }
 
 /// Renders one part with `data` (a JSON object).
-pub fn render(part: &'static str, source: &str, data: &Value) -> Result<String, String> {
+pub(super) fn render(part: &'static str, source: &str, data: &Value) -> Result<String, String> {
     let env = environment();
     let template = env
         .template_from_named_str(part, source)

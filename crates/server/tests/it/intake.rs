@@ -1,5 +1,5 @@
 //! Webhook intake over HTTP: verification, de-duplication, processing, the events API
-//! and client hang-ups.
+//! and client hang-ups (which neither strand an event nor hide it from the metrics).
 
 use std::time::Duration;
 
@@ -425,6 +425,18 @@ async fn hang_ups_never_strand_an_event(backend: Backend) {
                 total >= 75,
                 "every acknowledged request was stored: {total}"
             );
+            // Each stored event was answered once, and counted, whether or not its
+            // client stayed for the answer.
+            let metrics = app.metrics().await;
+            let answered: u64 = metrics
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(
+                        r#"switchyard_http_requests_total{method="POST",route="/in/{source_id}",status="200"} "#,
+                    )
+                })
+                .map_or(0, |n| n.trim().parse().unwrap());
+            assert_eq!(answered, total, "stored webhooks missing from metrics");
             break;
         }
         assert!(

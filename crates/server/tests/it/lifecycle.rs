@@ -30,11 +30,11 @@ async fn bootstrap_key_only_on_an_empty_store(backend: Backend) {
         .expose()
         .clone();
     assert!(key.starts_with("sk_"));
-    first.state().store.close().await;
+    first.services().store.close().await;
     drop(first);
     let second = Hub::open(config).await.unwrap();
     assert!(second.bootstrap_key().is_none(), "the key is shown once");
-    second.state().store.close().await;
+    second.services().store.close().await;
     db.cleanup().await;
 }
 

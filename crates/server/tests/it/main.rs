@@ -1,10 +1,14 @@
 //! HTTP tests of the hub: each starts a hub on `127.0.0.1:0` over a fresh SQLite file or
 //! a fresh PostgreSQL database and talks to it with a plain HTTP client.
 
+mod access;
 mod accounts;
 mod api;
+mod architecture;
 mod crash;
 mod delivery;
+mod edges;
+mod hangups;
 mod idempotency;
 mod intake;
 mod interop;
@@ -12,6 +16,9 @@ mod keys;
 mod kinds;
 mod lifecycle;
 mod messages;
+mod nul;
+mod openapi_client;
+mod openapi_doc;
 mod receiver;
 mod sources;
 
@@ -34,7 +41,9 @@ pub struct TestApp {
     /// The bootstrap admin key.
     pub key: String,
     pub db: TestDb,
-    pub state: switchyard_server::AppState,
+    pub state: switchyard_server::Services,
+    /// The master key the hub was opened with (PostgreSQL), for restarts.
+    pub master_key: Option<switchyard_core::Secret<String>>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), switchyard_server::ServerError>>>,
 }
@@ -82,7 +91,8 @@ impl TestApp {
             .raw
             .expose()
             .clone();
-        let state = hub.state().clone();
+        let state = hub.services().clone();
+        let master_key = hub.config().master_key.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel();
@@ -95,6 +105,7 @@ impl TestApp {
             key,
             db,
             state,
+            master_key,
             stop: Some(stop),
             handle: Some(handle),
         }
@@ -109,11 +120,11 @@ impl TestApp {
             assert!(file.exists(), "the SQLite master key file is kept");
         }
         if self.db.backend == Backend::Postgres {
-            config.master_key = self.state.config.master_key.clone();
+            config.master_key = self.master_key.clone();
         }
         tweak(&mut config);
         let hub = Hub::open(config).await.expect("hub reopens");
-        let state = hub.state().clone();
+        let state = hub.services().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel();

@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 use switchyard_signatures::github;
 use switchyard_store::Backend;
 
+use switchyard_server::config::DeclaredSource;
+
 use crate::intake::{STRIPE_SECRET, create_source, now, post_stripe, stripe_event};
 use crate::{TestApp, both_backends, problem};
 
@@ -146,81 +148,94 @@ async fn sources_never_return_credentials_and_validate_input(backend: Backend) {
         "sealed at rest"
     );
 
-    let r = app
-        .post(
-            "/v1/sources",
+    // Each bad request is refused naming the field at fault, and stores nothing.
+    for (body, field) in [
+        (
             json!({"name": "x", "kind": "carrier_pigeon", "secret": "s"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        problem(r, 422, "validation_failed").await["errors"][0]["field"],
-        "kind"
-    );
-    let r = app
-        .post("/v1/sources", json!({"name": "x", "kind": "stripe"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        problem(r, 422, "validation_failed").await["errors"][0]["field"],
-        "secret"
-    );
-    let r = app
-        .post(
-            "/v1/sources",
+            "kind",
+        ),
+        (json!({"name": "x", "kind": "stripe"}), "secret"),
+        (
             json!({"name": "x", "kind": "twilio", "secret": "s"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        problem(r, 422, "validation_failed").await["errors"][0]["field"],
-        "secret"
-    );
-    let r = app
-        .post(
-            "/v1/sources",
-            json!({"name": "x", "kind": "stripe", "secret": "s", "colour": "red"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        problem(r, 422, "validation_failed").await["errors"][0]["field"],
-        "colour"
-    );
-    let r = app
-        .post(
-            "/v1/sources",
+            "secret",
+        ),
+        (
+            json!({"name": "x", "kind": "stripe", "secret": "whsec_abc", "colour": "red"}),
+            "colour",
+        ),
+        (
+            json!({"name": "x", "kind": "stripe", "secret": "not-a-signing-secret"}),
+            "secret",
+        ),
+        (
+            json!({"name": "x", "kind": "stripe", "secret": "whsec_abc", "header": "x-sig"}),
+            "header",
+        ),
+        (
             json!({"name": "x", "kind": "standard_webhooks", "secret": "whsec_"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    problem(r, 422, "validation_failed").await;
-    let r = app
-        .post(
-            "/v1/sources",
+            "secret",
+        ),
+        (
             json!({"name": "x", "kind": "shared_secret", "secret": "s"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        problem(r, 422, "validation_failed").await["errors"][0]["field"],
-        "header"
-    );
-    let r = app
-        .post("/v1/sources", json!({"name": "x", "kind": "paypal"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        problem(r, 422, "validation_failed").await["errors"][0]["field"],
-        "webhook_id"
-    );
+            "header",
+        ),
+        (
+            json!({"name": "x", "kind": "shared_secret", "secret": "s", "header": "bad header"}),
+            "header",
+        ),
+        (json!({"name": "x", "kind": "paypal"}), "webhook_id"),
+        (
+            json!({"name": "x", "kind": "telnyx", "public_key": "garbage"}),
+            "public_key",
+        ),
+        (
+            json!({"name": "x", "kind": "telnyx", "public_key": "c2hvcnQ="}),
+            "public_key",
+        ),
+        (
+            json!({"name": "x", "kind": "sendgrid", "public_key": "not a key"}),
+            "public_key",
+        ),
+        (
+            json!({"name": "x", "kind": "stripe", "secret": "whsec_abc", "body_limit": 0}),
+            "body_limit",
+        ),
+        (
+            json!({"name": "x", "kind": "stripe", "secret": "whsec_abc", "body_limit": 1_000_000_000}),
+            "body_limit",
+        ),
+        (
+            json!({"name": "x", "kind": "twilio", "auth_token": "t", "public_url": "ftp://x"}),
+            "public_url",
+        ),
+        (
+            json!({"name": "x", "kind": "hmac", "secret": "s", "header": "x-sig", "algorithm": "md5"}),
+            "algorithm",
+        ),
+        (
+            json!({"name": "x", "kind": "hmac", "secret": "s", "header": "x-sig", "template": "{timestamp}.{body}"}),
+            "timestamp_header",
+        ),
+        (
+            json!({"name": "", "kind": "stripe", "secret": "whsec_abc"}),
+            "name",
+        ),
+        (
+            json!({"name": "a\u{7}b", "kind": "stripe", "secret": "whsec_abc"}),
+            "name",
+        ),
+        (json!({"kind": "stripe", "secret": "whsec_abc"}), "name"),
+    ] {
+        let r = app.post("/v1/sources", body.clone()).send().await.unwrap();
+        let p = problem(r, 422, "validation_failed").await;
+        let fields: Vec<&str> = p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert!(fields.contains(&field), "{body}: expected {field}, got {p}");
+    }
     let listed: Value = app.get_json("/v1/sources").await;
     assert_eq!(
         listed["data"].as_array().unwrap().len(),
@@ -242,8 +257,11 @@ async fn sources_declared_in_the_configuration(backend: Backend) {
             .extend(extra.as_object().unwrap().clone());
         source.as_object().unwrap().clone()
     };
+    let typed = |source: &serde_json::Map<String, Value>| -> DeclaredSource {
+        serde_json::from_value(Value::Object(source.clone())).unwrap()
+    };
     let first = declared("whsec_declared_one", json!({"tolerance_secs": 600}));
-    let app = TestApp::spawn_with(backend, |c| c.sources = vec![first], vec![]).await;
+    let app = TestApp::spawn_with(backend, |c| c.sources = vec![typed(&first)], vec![]).await;
     let list: Value = app.get_json("/v1/sources").await;
     let sources = list["data"].as_array().unwrap();
     assert_eq!(sources.len(), 1);
@@ -265,7 +283,7 @@ async fn sources_declared_in_the_configuration(backend: Backend) {
     );
     let mut second = second;
     second.remove("secret_env");
-    let app = app.restart_with(|c| c.sources = vec![second.clone()]).await;
+    let app = app.restart_with(|c| c.sources = vec![typed(&second)]).await;
     for (secret, n) in [("whsec_declared_two", 2), ("whsec_declared_one", 3)] {
         let body = stripe_event(&format!("evt_declared_{n}"), "invoice.paid");
         let r = post_stripe(&app, &id, &body, secret, now()).await;
@@ -277,28 +295,26 @@ async fn sources_declared_in_the_configuration(backend: Backend) {
     assert_eq!(list["data"][0]["settings"]["tolerance_secs"], Value::Null);
 
     // The same declaration again changes nothing: the overlap is not renewed or lost.
-    let app = app.restart_with(|c| c.sources = vec![second.clone()]).await;
+    let app = app.restart_with(|c| c.sources = vec![typed(&second)]).await;
     let body = stripe_event("evt_declared_4", "invoice.paid");
     let r = post_stripe(&app, &id, &body, "whsec_declared_one", now()).await;
     assert_eq!(r.status(), 200);
 
     // A bad declaration refuses to start, naming the source and the field.
     let mut config = crate::config_for(&app.db);
-    config.master_key = app.state.config.master_key.clone();
-    let mut bad = declared("whsec_x", json!({}));
-    bad.insert("kind".into(), json!("stripe-ish"));
-    config.sources = vec![bad];
+    config.master_key = app.master_key.clone();
+    config.sources = vec![typed(&declared("not-a-signing-secret", json!({})))];
     let err = switchyard_server::Hub::open(config.clone())
         .await
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("sources[0] (stripe-main)") && err.contains("kind"),
+        err.contains("sources[0] (stripe-main)") && err.contains("secret"),
         "{err}"
     );
     let mut from_env = declared("unused", json!({"secret_env": "SY_TEST_UNSET_SECRET"}));
     from_env.remove("secret");
-    config.sources = vec![from_env];
+    config.sources = vec![typed(&from_env)];
     let err = switchyard_server::Hub::open(config)
         .await
         .unwrap_err()

@@ -1,6 +1,7 @@
 //! Conformance of account credits.
 
-use switchyard_core::credit::Reservation;
+use switchyard_core::credit::{LedgerKind, Reservation};
+use switchyard_core::message::Channel;
 use switchyard_core::time::now_ms;
 use switchyard_store::testing::TestDb;
 use switchyard_store::{Page, Store, conformance};
@@ -10,7 +11,7 @@ conformance!(
     concurrent_reservations_accept_exactly_the_balance,
 );
 
-async fn ledger_sum(store: &dyn Store, account: &str, channel: &str) -> i64 {
+async fn ledger_sum(store: &dyn Store, account: &str, channel: Channel) -> i64 {
     let page = Page {
         limit: 10_000,
         cursor: None,
@@ -31,69 +32,69 @@ async fn credits_reserve_commit_refund_and_balance(db: &TestDb) {
     // No record: not metered.
     assert_eq!(
         store
-            .reserve_credits("acme", "email", 1, "msg_a", now)
+            .reserve_credits("acme", Channel::Email, 1, "msg_a", now)
             .await
             .unwrap(),
         Reservation::Unmetered
     );
     assert_eq!(
         store
-            .grant_credits("acme", "email", 5, Some("welcome"), now)
+            .grant_credits("acme", Channel::Email, 5, Some("welcome"), now)
             .await
             .unwrap(),
         Some(5)
     );
     assert_eq!(
         store
-            .reserve_credits("acme", "email", 3, "msg_b", now)
+            .reserve_credits("acme", Channel::Email, 3, "msg_b", now)
             .await
             .unwrap(),
         Reservation::Reserved { balance: 2 }
     );
     assert_eq!(
         store
-            .reserve_credits("acme", "email", 3, "msg_c", now)
+            .reserve_credits("acme", Channel::Email, 3, "msg_c", now)
             .await
             .unwrap(),
         Reservation::Insufficient { balance: 2 },
         "a short balance is unchanged"
     );
     store
-        .settle_credits("acme", "email", 3, "msg_b", false, now)
+        .settle_credits("acme", Channel::Email, 3, "msg_b", false, now)
         .await
         .unwrap();
     assert_eq!(
         store.credit_balances("acme").await.unwrap(),
-        [("email".to_string(), 5)]
+        [(Channel::Email, 5)]
     );
     assert_eq!(
         store
-            .reserve_credits("acme", "email", 2, "msg_d", now)
+            .reserve_credits("acme", Channel::Email, 2, "msg_d", now)
             .await
             .unwrap(),
         Reservation::Reserved { balance: 3 }
     );
     store
-        .settle_credits("acme", "email", 2, "msg_d", true, now)
+        .settle_credits("acme", Channel::Email, 2, "msg_d", true, now)
         .await
         .unwrap();
     // Taking back more than is there is refused and changes nothing.
     assert_eq!(
         store
-            .grant_credits("acme", "email", -4, None, now)
+            .grant_credits("acme", Channel::Email, -4, None, now)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .grant_credits("acme", "email", -1, Some("correction"), now)
+            .grant_credits("acme", Channel::Email, -1, Some("correction"), now)
             .await
             .unwrap(),
         Some(2)
     );
-    assert_eq!(ledger_sum(store.as_ref(), "acme", "email").await, 2);
-    let kinds: Vec<String> = store
+    assert_eq!(ledger_sum(store.as_ref(), "acme", Channel::Email).await, 2);
+    let kinds: Vec<LedgerKind> = store
         .credit_ledger(
             "acme",
             &Page {
@@ -108,7 +109,14 @@ async fn credits_reserve_commit_refund_and_balance(db: &TestDb) {
         .collect();
     assert_eq!(
         kinds,
-        ["grant", "commit", "reserve", "refund", "reserve", "grant"],
+        [
+            LedgerKind::Grant,
+            LedgerKind::Commit,
+            LedgerKind::Reserve,
+            LedgerKind::Refund,
+            LedgerKind::Reserve,
+            LedgerKind::Grant
+        ],
         "newest first"
     );
     assert!(store.credit_balances("other").await.unwrap().is_empty());
@@ -119,7 +127,7 @@ async fn concurrent_reservations_accept_exactly_the_balance(db: &TestDb) {
     let now = now_ms();
     let balance = 20;
     store
-        .grant_credits("race", "sms", balance, None, now)
+        .grant_credits("race", Channel::Sms, balance, None, now)
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -130,7 +138,7 @@ async fn concurrent_reservations_accept_exactly_the_balance(db: &TestDb) {
             for i in 0..15 {
                 let id = format!("msg_{worker}_{i}");
                 match store
-                    .reserve_credits("race", "sms", 1, &id, now)
+                    .reserve_credits("race", Channel::Sms, 1, &id, now)
                     .await
                     .unwrap()
                 {
@@ -149,7 +157,7 @@ async fn concurrent_reservations_accept_exactly_the_balance(db: &TestDb) {
     assert_eq!(accepted, balance, "60 attempts against a balance of 20");
     assert_eq!(
         store.credit_balances("race").await.unwrap(),
-        [("sms".to_string(), 0)]
+        [(Channel::Sms, 0)]
     );
-    assert_eq!(ledger_sum(store.as_ref(), "race", "sms").await, 0);
+    assert_eq!(ledger_sum(store.as_ref(), "race", Channel::Sms).await, 0);
 }

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use switchyard_core::event::{EventFilter, NewEvent, Source, Stored};
+use switchyard_core::event::{EventFilter, EventState, NewEvent, Stored};
+use switchyard_core::source::{Source, SourceKind, SourceSettings};
 use switchyard_core::time::now_ms;
 use switchyard_store::testing::TestDb;
 use switchyard_store::{Page, StoreError, conformance};
@@ -23,8 +24,8 @@ fn source(name: &str) -> Source {
     Source {
         id: switchyard_core::new_id("src"),
         name: name.into(),
-        kind: "stripe".into(),
-        settings: "{}".into(),
+        kind: SourceKind::Stripe,
+        settings: SourceSettings::default(),
         enabled: true,
         previous_until: None,
         created_at: now,
@@ -36,7 +37,7 @@ fn event(source_id: &str, key: &str, kind: &str) -> NewEvent {
     NewEvent {
         id: switchyard_core::new_id("evt"),
         source_id: Some(source_id.into()),
-        source_kind: Some("stripe".into()),
+        source_kind: Some(SourceKind::Stripe),
         dedupe_key: Some(key.into()),
         provider_type: Some(kind.into()),
         event_type: kind.into(),
@@ -110,13 +111,25 @@ async fn events_are_stored_once_per_identity(db: &TestDb) {
 
     let got = store.get_event(&batch[0].id).await.unwrap().unwrap();
     assert_eq!(got.payload, batch[0].payload);
-    assert_eq!(got.state, "received");
+    assert_eq!(got.state, EventState::Received);
     assert_eq!(got.provider_type.as_deref(), Some("charge.succeeded"));
 
     // Received events are the processing queue: the two new ones, no job rows.
     assert!(store.queue_depth().await.unwrap().is_empty());
-    assert_eq!(store.process_received(10, 42).await.unwrap(), 2);
-    assert_eq!(store.process_received(10, 43).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .process_received(10, 42, &switchyard_store::testing::stages())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .process_received(10, 43, &switchyard_store::testing::stages())
+            .await
+            .unwrap(),
+        0
+    );
     let got = store.get_event(&batch[2].id).await.unwrap().unwrap();
     assert_eq!(
         (got.state.as_str(), got.processed_at),
@@ -157,7 +170,10 @@ async fn concurrent_processors_take_each_event_once(db: &TestDb) {
         tasks.push(tokio::spawn(async move {
             let mut mine = 0;
             loop {
-                let n = store.process_received(25, now_ms()).await.unwrap();
+                let n = store
+                    .process_received(25, now_ms(), &switchyard_store::testing::stages())
+                    .await
+                    .unwrap();
                 if n == 0 {
                     return mine;
                 }
@@ -184,7 +200,7 @@ async fn concurrent_processors_take_each_event_once(db: &TestDb) {
         )
         .await
         .unwrap();
-    assert!(listed.iter().all(|e| e.state == "processed"));
+    assert!(listed.iter().all(|e| e.state == EventState::Processed));
 }
 
 async fn racing_nodes_store_one_event(db: &TestDb) {
@@ -225,7 +241,10 @@ async fn racing_nodes_store_one_event(db: &TestDb) {
         .unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(
-        store.process_received(10, now_ms()).await.unwrap(),
+        store
+            .process_received(10, now_ms(), &switchyard_store::testing::stages())
+            .await
+            .unwrap(),
         1,
         "processed once"
     );
@@ -306,33 +325,32 @@ async fn events_filter_paginate_and_requeue(db: &TestDb) {
         5
     );
 
-    assert_eq!(store.process_received(10, 77).await.unwrap(), 5);
+    assert_eq!(
+        store
+            .process_received(10, 77, &switchyard_store::testing::stages())
+            .await
+            .unwrap(),
+        5
+    );
     let e = store.get_event(&ids[0]).await.unwrap().unwrap();
     assert_eq!((e.state.as_str(), e.processed_at), ("processed", Some(77)));
     assert!(store.requeue_event(&ids[0]).await.unwrap());
     assert!(!store.requeue_event("evt_missing").await.unwrap());
     assert_eq!(
         store.get_event(&ids[0]).await.unwrap().unwrap().state,
-        "received"
+        EventState::Received
     );
 }
 
 fn endpoint(types: &[&str], ordered: bool) -> switchyard_core::delivery::Endpoint {
-    switchyard_core::delivery::Endpoint {
-        id: switchyard_core::new_id("ep"),
-        url: "https://example.com/hook".into(),
-        description: None,
-        event_types: types.iter().map(|t| t.to_string()).collect(),
-        headers: "{}".into(),
-        rate_limit: None,
-        ordered,
-        enabled: true,
-        disabled_reason: None,
-        secret_grace_until: None,
-        failing_since: None,
-        created_at: 1,
-        updated_at: 1,
-    }
+    let mut e = switchyard_core::delivery::Endpoint::new(
+        switchyard_core::new_id("ep"),
+        "https://example.com/hook".into(),
+        1,
+    );
+    e.event_types = types.iter().map(|t| t.to_string()).collect();
+    e.ordered = ordered;
+    e
 }
 
 /// Processing creates one delivery per subscribed endpoint in its transaction; claimers
@@ -370,7 +388,12 @@ async fn processing_fans_out_and_deliveries_are_claimed_once(db: &TestDb) {
         .insert_events(&[event("src_f", "s1", "seq"), event("src_f", "s2", "seq")])
         .await
         .unwrap();
-    while store.process_received(64, now_ms()).await.unwrap() > 0 {}
+    while store
+        .process_received(64, now_ms(), &switchyard_store::testing::stages())
+        .await
+        .unwrap()
+        > 0
+    {}
     let now = now_ms();
     let mut tasks = Vec::new();
     for _ in 0..4 {
@@ -468,7 +491,12 @@ async fn only_claimable_deliveries_are_due(db: &TestDb) {
         .insert_events(&[event("src_d", "d1", "a"), event("src_d", "d2", "a")])
         .await
         .unwrap();
-    while store.process_received(64, now_ms()).await.unwrap() > 0 {}
+    while store
+        .process_received(64, now_ms(), &switchyard_store::testing::stages())
+        .await
+        .unwrap()
+        > 0
+    {}
     let now = now_ms();
     let due = store.next_delivery_due().await.unwrap().unwrap();
     assert!(due <= now, "fresh deliveries are due now");

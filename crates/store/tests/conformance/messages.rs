@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use switchyard_core::message::{
-    Category, Channel, Message, SendAttempt, SendOutcome, SendResult, Status, StatusEntry,
+    AttemptOutcome, Category, Channel, EmailContent, Message, MessageContent, SendAttempt,
+    SendOutcome, SendResult, SmsContent, Status, StatusEntry,
 };
 use switchyard_core::new_id;
 use switchyard_core::time::now_ms;
@@ -23,6 +24,33 @@ conformance!(
 
 pub(crate) const LEASE: i64 = 60_000;
 
+/// What a message of `channel` holds.
+pub(crate) fn content(channel: Channel) -> MessageContent {
+    match channel {
+        Channel::Email => MessageContent::Email(EmailContent {
+            from: "shop@example.com".into(),
+            to: vec!["ada@example.com".into()],
+            cc: vec![],
+            bcc: vec![],
+            reply_to: None,
+            subject: "Hello".into(),
+            text: Some("Hi Ada".into()),
+            html: None,
+            attachments: vec![],
+            template: None,
+            data: None,
+        }),
+        Channel::Sms => MessageContent::Sms(SmsContent {
+            from: None,
+            to: "+14155550123".into(),
+            body: "Hi Ada".into(),
+            media_urls: vec![],
+            template: None,
+            data: None,
+        }),
+    }
+}
+
 pub(crate) fn message(channel: Channel, account: Option<&str>, key: Option<&str>) -> Message {
     let now = now_ms();
     Message {
@@ -35,7 +63,7 @@ pub(crate) fn message(channel: Channel, account: Option<&str>, key: Option<&str>
         provider_message_id: None,
         recipients: vec!["ada@example.com".into()],
         subject: Some("Hello".into()),
-        content: json!({"to": ["ada@example.com"], "subject": "Hello", "text": "Hi Ada"}),
+        content: content(channel),
         metadata: Some(json!({"order": 42})),
         idempotency_key: key.map(str::to_string),
         request_digest: Some("d1".into()),
@@ -77,12 +105,12 @@ pub(crate) async fn claim_all(store: &dyn Store, now: i64) -> Vec<Message> {
     claimed
 }
 
-pub(crate) fn attempt(outcome: &str, error: Option<&str>) -> SendAttempt {
+pub(crate) fn attempt(outcome: AttemptOutcome, error: Option<&str>) -> SendAttempt {
     SendAttempt {
         provider: "primary".into(),
         at: now_ms(),
         duration_ms: 12,
-        outcome: outcome.into(),
+        outcome,
         error: error.map(str::to_string),
     }
 }
@@ -91,7 +119,7 @@ pub(crate) fn sent(m: &Message, provider_message_id: &str) -> SendResult {
     SendResult {
         message_id: m.id.clone(),
         attempt: m.attempts,
-        tries: vec![attempt("sent", None)],
+        tries: vec![attempt(AttemptOutcome::Sent, None)],
         outcome: SendOutcome::Sent {
             provider: "primary".into(),
             provider_message_id: Some(provider_message_id.into()),
@@ -104,7 +132,7 @@ pub(crate) fn failed(m: &Message, reason: &str) -> SendResult {
     SendResult {
         message_id: m.id.clone(),
         attempt: m.attempts,
-        tries: vec![attempt("rejected", Some(reason))],
+        tries: vec![attempt(AttemptOutcome::Rejected, Some(reason))],
         outcome: SendOutcome::Failed {
             reason: reason.into(),
         },
@@ -112,7 +140,7 @@ pub(crate) fn failed(m: &Message, reason: &str) -> SendResult {
     }
 }
 
-pub(crate) async fn ledger_sum(store: &dyn Store, account: &str, channel: &str) -> i64 {
+pub(crate) async fn ledger_sum(store: &dyn Store, account: &str, channel: Channel) -> i64 {
     let ledger = store.credit_ledger(account, &page(10_000)).await.unwrap();
     ledger
         .iter()
@@ -167,7 +195,7 @@ async fn accepting_is_idempotent_and_wakes_the_sender(db: &TestDb) {
         ..message(Channel::Email, Some("acme"), Some("key-1"))
     };
     store
-        .grant_credits("acme", "email", 0, None, now_ms())
+        .grant_credits("acme", Channel::Email, 0, None, now_ms())
         .await
         .unwrap();
     assert_eq!(
@@ -178,7 +206,7 @@ async fn accepting_is_idempotent_and_wakes_the_sender(db: &TestDb) {
         Acceptance::Existing(first.clone())
     );
     assert!(store.get_message(&repeat.id).await.unwrap().is_none());
-    assert_eq!(ledger_sum(store.as_ref(), "acme", "email").await, 0);
+    assert_eq!(ledger_sum(store.as_ref(), "acme", Channel::Email).await, 0);
     assert_eq!(
         store.credit_ledger("acme", &page(10)).await.unwrap().len(),
         1
@@ -199,7 +227,7 @@ async fn credits_are_reserved_committed_and_refunded(db: &TestDb) {
     let store = db.store().await;
     let now = now_ms();
     store
-        .grant_credits("acme", "email", 5, None, now)
+        .grant_credits("acme", Channel::Email, 5, None, now)
         .await
         .unwrap();
     let a = accept(
@@ -226,7 +254,7 @@ async fn credits_are_reserved_committed_and_refunded(db: &TestDb) {
     assert!(store.get_message(&short.id).await.unwrap().is_none());
     assert_eq!(
         store.credit_balances("acme").await.unwrap(),
-        [("email".to_string(), 1)]
+        [(Channel::Email, 1)]
     );
 
     // No credit record: refused when credits are required, free otherwise.
@@ -252,7 +280,7 @@ async fn credits_are_reserved_committed_and_refunded(db: &TestDb) {
     let current = |m: &Message| claimed.iter().find(|c| c.id == m.id).unwrap().clone();
 
     // Sent: the reservation is committed, and the kept content replaces the request.
-    let kept = json!({"to": ["ada@example.com"], "subject": "Hello"});
+    let kept = current(&a).content.without_bodies();
     let result = SendResult {
         keep_content: Some(kept.clone()),
         ..sent(&current(&a), "pm-a")
@@ -271,14 +299,14 @@ async fn credits_are_reserved_committed_and_refunded(db: &TestDb) {
 
     // Failed: the reservation goes back to the balance; kept content applies too.
     let result = SendResult {
-        keep_content: Some(json!({})),
+        keep_content: Some(current(&b).content.without_bodies()),
         ..failed(&current(&b), "rejected by provider")
     };
     assert!(store.record_send(&result, now_ms()).await.unwrap());
     let b_now = store.get_message(&b.id).await.unwrap().unwrap();
     assert_eq!(b_now.status, Status::Failed);
     assert_eq!(b_now.last_error.as_deref(), Some("rejected by provider"));
-    assert_eq!(b_now.content, json!({}));
+    assert_eq!(b_now.content, current(&b).content.without_bodies());
     let history = store.message_history(&b.id).await.unwrap();
     assert_eq!(
         history.iter().map(|e| e.status).collect::<Vec<_>>(),
@@ -294,9 +322,9 @@ async fn credits_are_reserved_committed_and_refunded(db: &TestDb) {
 
     assert_eq!(
         store.credit_balances("acme").await.unwrap(),
-        [("email".to_string(), 3)]
+        [(Channel::Email, 3)]
     );
-    assert_eq!(ledger_sum(store.as_ref(), "acme", "email").await, 3);
+    assert_eq!(ledger_sum(store.as_ref(), "acme", Channel::Email).await, 3);
     let ledger = store.credit_ledger("acme", &page(10)).await.unwrap();
     assert_eq!(
         ledger.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
@@ -312,11 +340,11 @@ async fn concurrent_accepts_take_exactly_the_balance(db: &TestDb) {
     let store = db.store().await;
     let now = now_ms();
     store
-        .grant_credits("race", "sms", 7, None, now)
+        .grant_credits("race", Channel::Sms, 7, None, now)
         .await
         .unwrap();
     store
-        .grant_credits("dup", "sms", 7, None, now)
+        .grant_credits("dup", Channel::Sms, 7, None, now)
         .await
         .unwrap();
     // Separate stores stand for separate nodes; 20 accepts at once against 7 credits,
@@ -355,9 +383,9 @@ async fn concurrent_accepts_take_exactly_the_balance(db: &TestDb) {
     assert_eq!(accepted, 7, "20 accepts against a balance of 7");
     assert_eq!(
         store.credit_balances("race").await.unwrap(),
-        [("sms".to_string(), 0)]
+        [(Channel::Sms, 0)]
     );
-    assert_eq!(ledger_sum(store.as_ref(), "race", "sms").await, 0);
+    assert_eq!(ledger_sum(store.as_ref(), "race", Channel::Sms).await, 0);
     let filter = MessageFilter {
         account: Some("race".into()),
         ..MessageFilter::default()
@@ -383,10 +411,10 @@ async fn concurrent_accepts_take_exactly_the_balance(db: &TestDb) {
     assert_eq!((new, ids.len()), (1, 1), "one message for one request");
     assert_eq!(
         store.credit_balances("dup").await.unwrap(),
-        [("sms".to_string(), 6)],
+        [(Channel::Sms, 6)],
         "only the stored message keeps its reservation"
     );
-    assert_eq!(ledger_sum(store.as_ref(), "dup", "sms").await, 6);
+    assert_eq!(ledger_sum(store.as_ref(), "dup", Channel::Sms).await, 6);
 }
 
 async fn claims_are_leased_and_outcomes_fenced(db: &TestDb) {
@@ -474,12 +502,12 @@ async fn claims_are_leased_and_outcomes_fenced(db: &TestDb) {
     let retry = SendResult {
         message_id: m.id.clone(),
         attempt: 2,
-        tries: vec![attempt("retryable", Some("timeout"))],
+        tries: vec![attempt(AttemptOutcome::Retryable, Some("timeout"))],
         outcome: SendOutcome::Retry {
             at: t0 + 5000,
             error: "timeout".into(),
         },
-        keep_content: Some(json!({})),
+        keep_content: Some(m.content.without_bodies()),
     };
     assert!(store.record_send(&retry, t0 + 1600).await.unwrap());
     let waiting = store.get_message(&m.id).await.unwrap().unwrap();

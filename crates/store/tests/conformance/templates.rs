@@ -1,6 +1,6 @@
 //! Conformance of templates and of providers configured through the API.
 
-use switchyard_core::message::{Channel, Template};
+use switchyard_core::message::Template;
 use switchyard_store::testing::TestDb;
 use switchyard_store::{Page, conformance};
 
@@ -77,10 +77,10 @@ async fn templates_roundtrip(db: &TestDb) {
 }
 
 async fn providers_roundtrip(db: &TestDb) {
-    use switchyard_core::message::ProviderRecord;
+    use switchyard_core::provider::{Capability, ProviderRecord};
     let store = db.store().await;
     let record = |channel, name: &str, priority, at| ProviderRecord {
-        channel,
+        capability: channel,
         name: name.into(),
         kind: "sendgrid".into(),
         priority,
@@ -89,26 +89,26 @@ async fn providers_roundtrip(db: &TestDb) {
     };
     assert!(
         store
-            .put_provider(&record(Channel::Email, "b", 1, 1))
+            .put_provider(&record(Capability::Email, "b", 1, 1))
             .await
             .unwrap()
     );
     assert!(
         store
-            .put_provider(&record(Channel::Email, "a", 2, 2))
+            .put_provider(&record(Capability::Email, "a", 2, 2))
             .await
             .unwrap()
     );
     assert!(
         store
-            .put_provider(&record(Channel::Sms, "a", 0, 3))
+            .put_provider(&record(Capability::Sms, "a", 0, 3))
             .await
             .unwrap()
     );
     // Replacing keeps the creation time.
     let replaced = ProviderRecord {
         kind: "resend".into(),
-        ..record(Channel::Email, "b", 5, 9)
+        ..record(Capability::Email, "b", 5, 9)
     };
     assert!(!store.put_provider(&replaced).await.unwrap());
     let listed = store.list_providers().await.unwrap();
@@ -116,7 +116,7 @@ async fn providers_roundtrip(db: &TestDb) {
         .iter()
         .map(|r| {
             (
-                r.channel.as_str(),
+                r.capability.as_str(),
                 r.name.as_str(),
                 r.priority,
                 r.kind.as_str(),
@@ -132,7 +132,7 @@ async fn providers_roundtrip(db: &TestDb) {
         ]
     );
     assert_eq!((listed[1].created_at, listed[1].updated_at), (1, 9));
-    assert!(store.delete_provider(Channel::Email, "a").await.unwrap());
-    assert!(!store.delete_provider(Channel::Email, "a").await.unwrap());
+    assert!(store.delete_provider(Capability::Email, "a").await.unwrap());
+    assert!(!store.delete_provider(Capability::Email, "a").await.unwrap());
     assert_eq!(store.list_providers().await.unwrap().len(), 2);
 }

@@ -32,7 +32,7 @@ mod pool;
 use pool::{Connector, Failure, Pool};
 
 /// How the connection to the relay is secured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// Plain text. Only for relays on a trusted network (or a local test server).
@@ -55,7 +55,7 @@ impl SmtpTls {
 }
 
 /// `kind = "smtp"`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     /// Name in logs and the message log; defaults to `smtp`.
@@ -68,6 +68,7 @@ pub struct SmtpConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
     /// `smtp://user:password@host:port`; holds the password, so it is never printed.
+    #[schema(value_type = String, format = Password, write_only)]
     pub url: Secret<String>,
     /// `none`, `starttls` (default) or `tls`.
     #[serde(default)]

@@ -9,12 +9,12 @@ use super::*;
 async fn rate_limits_hold_across_nodes() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let mut config = crate::config_for(&app.db);
-    config.master_key = app.state.config.master_key.clone();
+    config.master_key = app.master_key.clone();
     config.bootstrap_key = false;
     let second = switchyard_server::Hub::open(config)
         .await
         .expect("second node opens");
-    let second_state = second.state().clone();
+    let second_state = second.services().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let node = tokio::spawn(second.serve(listener, async move {

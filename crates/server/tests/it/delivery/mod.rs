@@ -17,8 +17,13 @@ pub use crate::receiver::{Received, Receiver, body, header};
 use crate::{TestApp, both_backends, problem};
 
 mod limits;
+mod retries;
 
 use limits::failing_endpoints_are_disabled_with_an_event;
+use retries::{
+    dead_letters_and_replay, failures_are_retried_with_the_same_webhook_id,
+    ordered_endpoints_deliver_in_order_despite_failures, retry_after_gone_and_timeouts,
+};
 
 both_backends!(
     deliveries_are_signed_and_verify_with_the_official_library,
@@ -138,12 +143,37 @@ fn fast_retries(config: &mut switchyard_server::Config, delays_ms: &[u64]) {
 async fn deliveries_are_signed_and_verify_with_the_official_library(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let receiver = Receiver::start().await;
+    // A password in the URL and header values are credentials: sealed, and shown to
+    // readers only masked, but sent as given.
+    let url = receiver
+        .url("/hooks")
+        .replacen("http://", "http://hook:s3cret-pw@", 1);
     let endpoint = create_endpoint(
         &app,
-        json!({"url": receiver.url("/hooks"), "event_types": ["payment.*", "order.*"],
-               "headers": {"X-Tenant": "acme"}}),
+        json!({"url": url, "event_types": ["payment.*", "order.*"],
+               "headers": {"X-Tenant": "acme-tenant-token"}}),
     )
     .await;
+    for view in [
+        endpoint.clone(),
+        app.get_json(&format!(
+            "/v1/endpoints/{}",
+            endpoint["id"].as_str().unwrap()
+        ))
+        .await,
+        app.get_json("/v1/endpoints").await["data"][0].clone(),
+    ] {
+        let text = view.to_string();
+        assert!(
+            !text.contains("s3cret-pw") && !text.contains("acme-tenant-token"),
+            "{text}"
+        );
+        assert_eq!(view["headers"]["x-tenant"], "********", "{view}");
+        assert!(
+            view["url"].as_str().unwrap().contains("hook:********@"),
+            "{view}"
+        );
+    }
     let secret = endpoint["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("whsec_"));
     assert!(endpoint["id"].as_str().unwrap().starts_with("ep_"));
@@ -207,7 +237,10 @@ async fn deliveries_are_signed_and_verify_with_the_official_library(backend: Bac
         assert!(!verifies(r, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
         assert_eq!(header(r, "content-type"), "application/json");
         assert!(header(r, "user-agent").starts_with("Switchyard"));
-        assert_eq!(header(r, "x-tenant"), "acme");
+        assert_eq!(header(r, "x-tenant"), "acme-tenant-token");
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode("hook:s3cret-pw");
+        assert_eq!(header(r, "authorization"), format!("Basic {basic}"));
         assert!(header(r, "webhook-id").starts_with("dlv_"));
         assert!(body(r)["timestamp"].as_str().unwrap().ends_with('Z'));
     }
@@ -263,197 +296,6 @@ async fn deliveries_are_signed_and_verify_with_the_official_library(backend: Bac
     assert_ne!(tampered.body, got[0].body);
     let wrong = library_verdicts(&[(&tampered, secret.as_str()), (&got[0], fresh.as_str())]);
     assert!(wrong.iter().all(|v| *v != json!(true)), "{wrong:?}");
-    app.finish().await;
-}
-
-async fn failures_are_retried_with_the_same_webhook_id(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| fast_retries(c, &[100, 100, 100]), vec![]).await;
-    let receiver = Receiver::start().await;
-    receiver.script([(500, vec![], Duration::ZERO), (500, vec![], Duration::ZERO)]);
-    let endpoint = create_endpoint(&app, json!({"url": receiver.url("/")})).await;
-    publish(&app, "thing.happened", json!({"n": 1})).await;
-    let got = receiver.wait_for(3).await;
-    let ids: Vec<&str> = got.iter().map(|r| header(r, "webhook-id")).collect();
-    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    let delivery = delivery_in(&app, ids[0], "succeeded").await;
-    assert_eq!(delivery["attempts"], 3);
-    let statuses: Vec<Value> = delivery["attempt_log"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["status_code"].clone())
-        .collect();
-    assert_eq!(statuses, [json!(500), json!(500), json!(200)]);
-    assert_eq!(delivery["attempt_log"][0]["response_body"], "answer 500");
-    assert_eq!(delivery["endpoint_id"], endpoint["id"]);
-    let ep: Value = app
-        .get_json(&format!(
-            "/v1/endpoints/{}",
-            endpoint["id"].as_str().unwrap()
-        ))
-        .await;
-    assert!(
-        ep["failing_since"].is_null(),
-        "a success clears the failure streak"
-    );
-    assert!(
-        app.metrics()
-            .await
-            .contains("switchyard_delivery_attempts_total")
-    );
-    app.finish().await;
-}
-
-async fn retry_after_gone_and_timeouts(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        |c| {
-            fast_retries(c, &[50, 50]);
-            // Short, yet long enough that a loaded machine answers every other request.
-            c.delivery.timeout.0 = Duration::from_secs(2);
-        },
-        vec![],
-    )
-    .await;
-    // 429 with Retry-After: the next attempt waits that long, not the 50 ms schedule.
-    let receiver = Receiver::start().await;
-    receiver.script([(429, vec![("retry-after", "1".to_string())], Duration::ZERO)]);
-    create_endpoint(&app, json!({"url": receiver.url("/")})).await;
-    publish(&app, "a.b", json!({})).await;
-    let got = receiver.wait_for(2).await;
-    let waited = got[1].at - got[0].at;
-    assert!(waited >= Duration::from_millis(950), "waited {waited:?}");
-
-    // A timeout counts as a failed attempt and is retried.
-    let slow = Receiver::start().await;
-    slow.script([(200, vec![], Duration::from_secs(5))]);
-    create_endpoint(
-        &app,
-        json!({"url": slow.url("/"), "event_types": ["slow.*"]}),
-    )
-    .await;
-    publish(&app, "slow.one", json!({})).await;
-    let got = slow.wait_for(2).await;
-    let d = delivery_in(&app, header(&got[0], "webhook-id"), "succeeded").await;
-    assert_eq!(d["attempt_log"][0]["error_kind"], "timeout");
-    assert!(d["attempt_log"][0]["status_code"].is_null());
-
-    // 410 Gone: the delivery fails and the endpoint is disabled.
-    let gone = Receiver::start().await;
-    gone.script([(410, vec![], Duration::ZERO)]);
-    let ep = create_endpoint(
-        &app,
-        json!({"url": gone.url("/"), "event_types": ["gone.*"]}),
-    )
-    .await;
-    let ep = ep["id"].as_str().unwrap();
-    publish(&app, "gone.one", json!({})).await;
-    let got = gone.wait_for(1).await;
-    let d = delivery_in(&app, header(&got[0], "webhook-id"), "failed").await;
-    assert_eq!(d["attempts"], 1);
-    let shown: Value = app.get_json(&format!("/v1/endpoints/{ep}")).await;
-    assert_eq!(
-        (shown["enabled"].clone(), shown["disabled_reason"].clone()),
-        (json!(false), json!("gone"))
-    );
-    publish(&app, "gone.two", json!({})).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(gone.received().len(), 1, "a disabled endpoint gets nothing");
-    app.finish().await;
-}
-
-async fn dead_letters_and_replay(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| fast_retries(c, &[50]), vec![]).await;
-    let receiver = Receiver::start().await;
-    let fail = (503, vec![], Duration::ZERO);
-    receiver.script([fail.clone(), fail.clone(), fail.clone(), fail]);
-    let ep = create_endpoint(&app, json!({"url": receiver.url("/")})).await;
-    let ep = ep["id"].as_str().unwrap().to_string();
-    let since = switchyard_core::time::rfc3339(switchyard_core::time::now_ms() - 1000);
-    let first = publish(&app, "x.one", json!({})).await;
-    publish(&app, "x.two", json!({})).await;
-    let got = receiver.wait_for(4).await;
-    let one = got.iter().find(|r| body(r)["type"] == "x.one").unwrap();
-    let one_id = header(one, "webhook-id").to_string();
-    let d = delivery_in(&app, &one_id, "failed").await;
-    assert_eq!(d["attempts"], 2, "1 attempt + 1 retry, then a dead letter");
-    // The receiver answers before the outcome is committed: wait for both.
-    let two = got.iter().find(|r| body(r)["type"] == "x.two").unwrap();
-    delivery_in(&app, header(two, "webhook-id"), "failed").await;
-    let failed: Value = app
-        .get_json(&format!("/v1/endpoints/{ep}/deliveries?state=failed"))
-        .await;
-    assert_eq!(failed["data"].as_array().unwrap().len(), 2);
-
-    // One delivery again now: the receiver answers 200 from here on.
-    let r = app
-        .post(&format!("/v1/deliveries/{one_id}/retry"), json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    delivery_in(&app, &one_id, "succeeded").await;
-    // Bulk: the endpoint's other failed delivery.
-    let r = app
-        .post(
-            &format!("/v1/endpoints/{ep}/replay"),
-            json!({"since": since}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    assert_eq!(r.json::<Value>().await.unwrap()["replayed"], 1);
-    let got = receiver.wait_for(6).await;
-    let two = got.iter().find(|r| body(r)["type"] == "x.two").unwrap();
-    delivery_in(&app, header(two, "webhook-id"), "succeeded").await;
-    // One event again to all its current endpoints: a new delivery.
-    let r = app
-        .post(&format!("/v1/events/{first}/replay"), json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let got = receiver.wait_for(7).await;
-    assert_eq!(body(&got[6])["type"], "x.one");
-    assert_ne!(header(&got[6], "webhook-id"), one_id);
-    // Unknown ids and bad input are problem documents.
-    let r = app
-        .post("/v1/deliveries/dlv_missing/retry", json!({}))
-        .send()
-        .await
-        .unwrap();
-    problem(r, 404, "not_found").await;
-    let r = app
-        .post(
-            &format!("/v1/endpoints/{ep}/replay"),
-            json!({"since": "yesterday"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    problem(r, 422, "validation_failed").await;
-    app.finish().await;
-}
-
-async fn ordered_endpoints_deliver_in_order_despite_failures(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| fast_retries(c, &[100, 100, 100]), vec![]).await;
-    let receiver = Receiver::start().await;
-    receiver.script([(500, vec![], Duration::ZERO), (500, vec![], Duration::ZERO)]);
-    create_endpoint(&app, json!({"url": receiver.url("/"), "ordered": true})).await;
-    for n in 0..6 {
-        publish(&app, "seq.item", json!({"n": n})).await;
-    }
-    let got = receiver.wait_for(8).await;
-    let sequence: Vec<i64> = got
-        .iter()
-        .map(|r| body(r)["data"]["n"].as_i64().unwrap())
-        .collect();
-    assert_eq!(
-        sequence,
-        [0, 0, 0, 1, 2, 3, 4, 5],
-        "one at a time, in order"
-    );
     app.finish().await;
 }
 

@@ -15,7 +15,7 @@ use reqwest::Response;
 use reqwest::header::HeaderName;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use switchyard_core::provider::SourceKind;
+use switchyard_core::source::SourceKind;
 use switchyard_signatures as sig;
 use switchyard_signatures::hmac_generic::{Algorithm, Encoding, GenericHmac};
 use switchyard_store::Backend;

@@ -20,8 +20,8 @@ both_backends!(
 
 const PUBLIC: &str = "https://hooks.example.com";
 
-fn declared(source: Value) -> serde_json::Map<String, Value> {
-    source.as_object().unwrap().clone()
+fn declared(source: Value) -> switchyard_server::config::DeclaredSource {
+    serde_json::from_value(source).unwrap()
 }
 
 async fn source_id(app: &TestApp, kind: &str) -> String {

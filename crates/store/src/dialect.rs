@@ -1,0 +1,71 @@
+//! What differs between the SQL backends. Every store behaviour is written once, as SQL
+//! text both backends accept (`$n` parameters, `RETURNING`, `ON CONFLICT`), in the
+//! capability modules' macros; those macros reach a backend only through this trait.
+
+use std::collections::HashSet;
+
+use sqlx::{Database, Pool, Transaction};
+use switchyard_core::event::NewEvent;
+
+use crate::Result;
+use crate::migrate::Migration;
+use crate::queue::Job;
+
+pub(crate) trait Dialect {
+    type Db: Database;
+
+    const MIGRATIONS: &'static [Migration];
+    /// Claims up to `$3` ready jobs due at `$2`, leased until `$1`, counting the attempt;
+    /// returns `id, kind, payload, attempts, max_attempts`. Rows another node is
+    /// claiming are skipped, never waited on.
+    const CLAIM_JOBS: &'static str;
+    /// Marks up to `$2` received events, oldest first, processed at `$1`; returns
+    /// `id, type, source_kind, received_at`.
+    const PROCESS_RECEIVED: &'static str;
+    /// Leases up to `$3` due pending deliveries until `$1`, at `$2`; an ordered
+    /// endpoint only has its oldest pending delivery claimed. Returns
+    /// `id, endpoint_id, event_id, attempts`.
+    const CLAIM_DELIVERIES: &'static str;
+    /// Claims up to `$3` due messages at `$2`, leased until `$1`, moving them to
+    /// `sending` (rank `$4`); the caller appends `RETURNING` columns.
+    const CLAIM_MESSAGES: &'static str;
+
+    /// The pool writes go through (on SQLite, a single connection).
+    fn writer(&self) -> &Pool<Self::Db>;
+    fn reader(&self) -> &Pool<Self::Db>;
+    /// What this node's workers wait on.
+    fn notifier(&self) -> &std::sync::Arc<tokio::sync::Notify>;
+    /// Wakes the workers of this node (and, on PostgreSQL, of the others).
+    fn jobs_enqueued(&self);
+
+    /// Inserts events, skipping those whose (source, identity) is stored; returns the
+    /// ids of the rows that were new.
+    fn insert_event_rows(
+        tx: &mut Transaction<'static, Self::Db>,
+        events: &[NewEvent],
+    ) -> impl Future<Output = Result<HashSet<String>>> + Send;
+    /// Lets the transaction's commit return before it is flushed to disk (for work whose
+    /// loss in a crash is harmless); a no-op where every commit flushes anyway.
+    fn commit_without_flush(
+        tx: &mut Transaction<'static, Self::Db>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes completed jobs still held by their claim; one answer per job.
+    fn delete_completed(&self, jobs: &[Job]) -> impl Future<Output = Result<Vec<bool>>> + Send;
+    /// Serializes the bootstrap-key insert of nodes starting at once.
+    fn lock_bootstrap(
+        tx: &mut Transaction<'static, Self::Db>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Makes recording a send and processing reports that name the same provider
+    /// message ids take turns, until the transaction ends.
+    fn lock_provider_refs(
+        conn: &mut <Self::Db as Database>::Connection,
+        refs: &[String],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Holds off other nodes' migrations until [`Dialect::unlock_migrations`].
+    fn lock_migrations(
+        conn: &mut <Self::Db as Database>::Connection,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn unlock_migrations(
+        conn: &mut <Self::Db as Database>::Connection,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
