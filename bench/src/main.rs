@@ -5,6 +5,7 @@
 //! `cargo run --release -p switchyard-bench -- intake [--seconds N] [--connections N] [--backend …]`
 //! `cargo run --release -p switchyard-bench -- delivery [--events N] [--rate N] [--backend …]`
 //! `cargo run --release -p switchyard-bench -- email [--emails N] [--backend …] [--accept-only]`
+//! `cargo run --release -p switchyard-bench -- payments [--checkouts N] [--rate N] [--seconds N] [--backend …]`
 #![forbid(unsafe_code)]
 
 mod delivery;
@@ -12,6 +13,7 @@ mod email;
 mod hub;
 mod intake;
 mod load;
+mod payments;
 mod queue;
 mod smtp_sink;
 
@@ -36,6 +38,9 @@ enum Bench {
     /// Email: emails per second through the hub to an SMTP sink (pooled connections)
     /// and to an HTTP provider fake.
     Email(email::Args),
+    /// Payments: latency the hub adds to `POST /v1/payments/checkout` over the Stripe
+    /// fake called directly, and the lag from a webhook to the mirror showing it.
+    Payments(payments::Args),
 }
 
 #[tokio::main]
@@ -45,5 +50,6 @@ async fn main() {
         Bench::Intake(args) => intake::run(args).await,
         Bench::Delivery(args) => delivery::run(args).await,
         Bench::Email(args) => email::run(args).await,
+        Bench::Payments(args) => payments::run(args).await,
     }
 }

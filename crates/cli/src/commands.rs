@@ -28,7 +28,7 @@ pub struct ServeArgs {
 pub struct StoreArgs {
     /// Database URL (overrides `database_url`).
     #[arg(long, value_name = "URL")]
-    database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,7 +97,7 @@ pub enum ConfigCommand {
     },
 }
 
-fn load(config: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
+pub(crate) fn load(config: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
     let loaded = match Config::load(config, &overrides) {
         Ok(loaded) => loaded,
         Err(e) => {

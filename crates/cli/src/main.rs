@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod payments;
 
 use std::path::PathBuf;
 
@@ -32,6 +33,9 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(commands::ConfigCommand),
+    /// Payments: backfill the mirror from a provider.
+    #[command(subcommand)]
+    Payments(payments::PaymentsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +58,7 @@ fn main() -> std::process::ExitCode {
             Command::Keys(cmd) => commands::keys(config, cmd).await,
             Command::Vault(cmd) => commands::vault(config, cmd).await,
             Command::Config(cmd) => commands::config(config, cmd),
+            Command::Payments(cmd) => payments::payments(config, cmd).await,
         }
     });
     match result {

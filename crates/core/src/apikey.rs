@@ -66,6 +66,7 @@ crate::text_enum! {
         Messages = "messages",
         Templates = "templates",
         Accounts = "accounts",
+        Payments = "payments",
     }
 }
 

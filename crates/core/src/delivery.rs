@@ -122,6 +122,8 @@ pub struct Claimed {
     pub event_type: String,
     pub payload: Vec<u8>,
     pub received_at: i64,
+    /// The mirror's view of the object a payment event is about (JSON), if any.
+    pub object: Option<String>,
 }
 
 /// One attempt, as recorded.

@@ -120,7 +120,15 @@ pub const HUB_EVENT_TYPES: &[EventType] = &[
         "payment.checkout.approved",
         "A buyer approved a checkout; it is not captured yet.",
     ),
+    t(
+        "payment.checkout.pending",
+        "A buyer finished a checkout whose payment has not settled yet.",
+    ),
     t("payment.checkout.completed", "A checkout was paid."),
+    t(
+        "payment.checkout.failed",
+        "A checkout's payment failed after the buyer finished.",
+    ),
     t("payment.checkout.expired", "A checkout expired unpaid."),
     t(
         "payment.subscription.created",
@@ -143,6 +151,10 @@ pub const HUB_EVENT_TYPES: &[EventType] = &[
         "A payment was refunded, in full or in part.",
     ),
     t("payment.dispute.created", "A payment was disputed."),
+    t(
+        "payment.account.updated",
+        "A connected account changed (onboarding, charges or payouts enabled).",
+    ),
     t(
         "message.accepted",
         "The provider accepted a message for delivery.",

@@ -1,5 +1,5 @@
 //! Domain types shared by every Switchyard crate: prefixed ids, API keys, sources and
-//! events, deliveries, messages, credits, the provider registry's records, the secret
+//! events, deliveries, messages, credits, payments, the provider registry's records, the secret
 //! vault's sealing, durations, timestamps and the in-memory metrics registry.
 //!
 //! Nothing here performs I/O.
@@ -16,6 +16,7 @@ pub mod form;
 pub mod id;
 pub mod message;
 pub mod metrics;
+pub mod payment;
 pub mod provider;
 pub mod schema;
 pub mod secret;

@@ -233,6 +233,8 @@ pub struct Metrics {
     pub deliveries: CounterVec,
     pub provider_sends: CounterVec,
     pub messages: CounterVec,
+    pub payment_calls: CounterVec,
+    pub payment_reports: CounterVec,
     pub http_duration: HistogramVec,
     pub jobs: CounterVec,
     pub job_duration: HistogramVec,
@@ -282,6 +284,16 @@ impl Default for Metrics {
                 "Messages by channel and outcome of a sending round (sent, retrying, failed).",
                 &["channel", "outcome"],
             ),
+            payment_calls: CounterVec::new(
+                "switchyard_payment_calls_total",
+                "Calls to payment providers, by provider, operation and outcome (ok, rejected, not_found, unauthorized, rate_limited, unavailable, not_supported).",
+                &["provider", "operation", "outcome"],
+            ),
+            payment_reports: CounterVec::new(
+                "switchyard_payment_reports_total",
+                "Provider webhooks applied to the payments mirror, by provider and whether the mirror changed (applied, unchanged, unmatched).",
+                &["provider", "outcome"],
+            ),
             jobs: CounterVec::new(
                 "switchyard_jobs_total",
                 "Queue job runs by kind and outcome (completed, retried, dead, lost_lease).",
@@ -307,6 +319,8 @@ impl Metrics {
         self.deliveries.render(out);
         self.provider_sends.render(out);
         self.messages.render(out);
+        self.payment_calls.render(out);
+        self.payment_reports.render(out);
         self.jobs.render(out);
         self.job_duration.render(out);
     }

@@ -9,6 +9,8 @@ crate::text_enum! {
         Email = "email",
         /// SMS providers (messaging).
         Sms = "sms",
+        /// Payment providers (payments).
+        Payments = "payments",
     }
 }
 

@@ -1,15 +1,17 @@
-//! Email and SMS provider clients.
+//! Provider clients: email, SMS and payments.
 //!
-//! Each provider is one module under [`email`] or [`sms`] with a config struct, the wire
+//! Each provider is one module under [`email`], [`sms`] or [`payments`] with a config struct, the wire
 //! structs it sends and the mapping of its answers. A provider is chosen by a
-//! `kind`-tagged config enum ([`email::EmailProviderConfig`], [`sms::SmsProviderConfig`])
+//! `kind`-tagged config enum ([`email::EmailProviderConfig`], [`sms::SmsProviderConfig`],
+//! [`payments::PaymentProviderConfig`])
 //! whose `build` returns the trait object the hub sends through.
 //!
 //! What every HTTP provider shares (timeouts, authentication headers, the mapping of
 //! HTTP statuses to [`SendError`], `Retry-After`, request tracing) lives once in a
 //! private HTTP layer; providers only describe their request and read their answer.
-//! Nothing here retries: a [`SendError`] tells the caller whether to retry, fail over or
-//! give up.
+//! Messaging providers never retry on their own: a [`SendError`] tells the caller whether
+//! to retry, fail over or give up. Payment providers retry idempotent calls (each carries
+//! an idempotency key derived from the hub's id of the object) before giving up.
 //!
 //! Secrets (API keys, tokens, SMTP passwords) are held in [`switchyard_core::Secret`] and
 //! never appear in `Debug` output, serialized configuration, errors or traces.
@@ -19,6 +21,7 @@ mod config;
 pub mod email;
 mod error;
 mod http;
+pub mod payments;
 pub mod sms;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

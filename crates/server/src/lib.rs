@@ -29,16 +29,19 @@ mod intake;
 pub mod keys;
 pub mod masterkey;
 mod messaging;
+mod payments;
 mod providers;
 mod runtime;
 
 pub use config::Config;
+pub use payments::{SyncError, SyncProgress};
 
 use delivery::Delivery;
 use http::access::{self, AccessTable};
 use http::{idempotency, limits, observe, openapi};
 use intake::Intake;
 use messaging::Messaging;
+use payments::Payments;
 use providers::Registry;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,7 @@ pub struct Hub {
     intake: Intake,
     delivery: Delivery,
     messaging: Messaging,
+    payments: Payments,
     registry: Registry,
 }
 
@@ -136,11 +140,31 @@ impl Hub {
             body_limit,
         )
         .map_err(|e| ServerError::Config(e.to_string()))?;
-        let registry = Registry::new(store.clone(), vault.clone(), messaging.registrants());
+        let payments = Payments::new(
+            payments::Wiring {
+                store: store.clone(),
+                vault: vault.clone(),
+                metrics: metrics.clone(),
+                declarer: intake.declarer(),
+            },
+            &config.payments,
+        )
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+        let mut registrants = messaging.registrants();
+        registrants.push(payments.registrant());
+        let registry = Registry::new(store.clone(), vault.clone(), registrants);
         intake
             .declare_all(&config.sources)
             .await
             .map_err(|e| ServerError::Config(e.to_string()))?;
+        payments
+            .declare_sources()
+            .await
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        let mut handlers = Handlers::default();
+        for (kind, handler) in payments.handlers() {
+            handlers.register(kind, handler);
+        }
         let sealed = delivery.seal_stored_destinations().await?;
         if sealed > 0 {
             tracing::info!(
@@ -157,10 +181,11 @@ impl Hub {
             config: Arc::new(config),
             bootstrap,
             key_origin: keyring.origin,
-            handlers: Handlers::default(),
+            handlers,
             intake,
             delivery,
             messaging,
+            payments,
             registry,
         })
     }
@@ -182,6 +207,16 @@ impl Hub {
         &self.key_origin
     }
 
+    /// Imports a payment provider's existing customers and subscriptions into the
+    /// mirror (`switchyard payments sync`), calling `progress` after each page.
+    pub async fn payments_sync(
+        &self,
+        provider: &str,
+        progress: &mut (dyn FnMut(&SyncProgress) + Send),
+    ) -> Result<SyncProgress, SyncError> {
+        self.payments.sync(provider, progress).await
+    }
+
     /// Adds a job handler to the ones this hub runs.
     pub fn with_handler(mut self, kind: &str, handler: Arc<dyn JobHandler>) -> Self {
         self.handlers.register(kind, handler);
@@ -197,23 +232,24 @@ impl Hub {
             .merge(self.delivery.api())
             .merge(credits::router(store.clone()))
             .merge(self.messaging.api())
+            .merge(self.payments.api())
             .merge(self.registry.api());
         let public = health::router(store.clone(), self.services.metrics.clone())
             .merge(self.intake.public());
         let (api, api_paths) = api.split_for_parts();
         let (public, mut paths) = public.split_for_parts();
         paths.merge(api_paths);
-        let own_idempotency = [
-            "/v1/events",
-            Messaging::OWN_IDEMPOTENCY[0],
-            Messaging::OWN_IDEMPOTENCY[1],
-        ];
+        let own_idempotency: Vec<&'static str> = ["/v1/events"]
+            .into_iter()
+            .chain(Messaging::OWN_IDEMPOTENCY)
+            .chain(Payments::OWN_IDEMPOTENCY)
+            .collect();
         let doc = openapi::document(paths, &own_idempotency);
         let table = AccessTable::from_document(&doc).expect("every route declares its access");
         let idempotency = idempotency::Idempotency {
             store: store.clone(),
             vault: self.services.vault.clone(),
-            own: Arc::new(own_idempotency),
+            own: own_idempotency.into(),
         };
         // Route layers run last-added first: authentication, then the route's access
         // rule, then idempotency, then the route.
@@ -263,7 +299,11 @@ impl Hub {
                 self.services.metrics.clone(),
             );
             tasks.push(tokio::spawn(worker.run(stop_rx.clone())));
-            let stages = vec![self.delivery.stage(), self.messaging.stage()];
+            let stages = vec![
+                self.delivery.stage(),
+                self.messaging.stage(),
+                self.payments.stage(),
+            ];
             tasks.push(
                 self.intake
                     .start(stages, q.poll_interval.0, stop_rx.clone()),
@@ -273,6 +313,9 @@ impl Hub {
             }
             if config.messages.enabled {
                 tasks.push(self.messaging.start(stop_rx.clone()));
+            }
+            if config.payments.enabled {
+                tasks.push(self.payments.start(stop_rx.clone()));
             }
         }
 

@@ -76,6 +76,7 @@ macro_rules! sql_store_impl {
         $crate::messaging::templates_sql::template_store_impl!($store, $db);
         $crate::providers::sql::provider_store_impl!($store, $db);
         $crate::idempotency::sql::idempotency_store_impl!($store, $db);
+        $crate::payments::sql::payment_store_impl!($store, $db);
     };
 }
 

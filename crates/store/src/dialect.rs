@@ -20,7 +20,7 @@ pub(crate) trait Dialect {
     /// claiming are skipped, never waited on.
     const CLAIM_JOBS: &'static str;
     /// Marks up to `$2` received events, oldest first, processed at `$1`; returns
-    /// `id, type, source_kind, received_at`.
+    /// `id, type, source_kind, received_at, source_id`.
     const PROCESS_RECEIVED: &'static str;
     /// Leases up to `$3` due pending deliveries until `$1`, at `$2`; an ordered
     /// endpoint only has its oldest pending delivery claimed. Returns
@@ -29,6 +29,12 @@ pub(crate) trait Dialect {
     /// Claims up to `$3` due messages at `$2`, leased until `$1`, moving them to
     /// `sending` (rank `$4`); the caller appends `RETURNING` columns.
     const CLAIM_MESSAGES: &'static str;
+    /// Moves the `sweep_at` of up to `$3` payment objects due at `$2` to `$1`; the caller
+    /// appends `RETURNING` columns. Rows another node is claiming are skipped.
+    const CLAIM_PAYMENT_SWEEPS: &'static str;
+    /// Appended to a `SELECT` of one row that the transaction goes on to change: locks
+    /// it where concurrent writers exist.
+    const FOR_UPDATE: &'static str;
 
     /// The pool writes go through (on SQLite, a single connection).
     fn writer(&self) -> &Pool<Self::Db>;

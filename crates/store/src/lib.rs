@@ -4,8 +4,8 @@
 //!
 //! The trait is sliced by capability, each slice beside its SQL: [`keys`], [`vault`]
 //! (secrets), [`intake`] (sources, events and their processing), [`delivery`],
-//! [`credits`], [`messaging`] (messages, status reports, templates), [`providers`] (the
-//! provider registry), [`idempotency`] and [`queue`]. [`Store`] is their union and is
+//! [`credits`], [`messaging`] (messages, status reports, templates), [`payments`] (the
+//! payments mirror), [`providers`] (the provider registry), [`idempotency`] and [`queue`]. [`Store`] is their union and is
 //! what the server holds as `Arc<dyn Store>`. Every implementation passes the same
 //! conformance suite (`tests/conformance.rs`). What differs between the two SQL
 //! backends is confined to [`dialect::Dialect`].
@@ -27,6 +27,7 @@ pub mod intake;
 pub mod keys;
 pub mod messaging;
 mod migrate;
+pub mod payments;
 pub mod postgres;
 pub mod providers;
 pub mod queue;
@@ -44,6 +45,7 @@ pub use intake::{EventStore, ProcessTx, ReceivedEvent, SourceStore, Stage};
 pub use keys::{KeyMatch, KeyStore, NewKey};
 pub use messaging::{Acceptance, Charge, MessageFilter, MessageStore, StatusReport, TemplateStore};
 pub use migrate::MigrationStatus;
+pub use payments::PaymentStore;
 pub use providers::ProviderStore;
 pub use queue::{Job, JobFate, JobQueue, NewJob};
 pub use vault::SecretStore;
@@ -79,6 +81,7 @@ pub trait Store:
     + ProviderStore
     + TemplateStore
     + IdempotencyStore
+    + PaymentStore
     + JobQueue
     + Admin
     + std::fmt::Debug
@@ -96,6 +99,7 @@ impl<
         + ProviderStore
         + TemplateStore
         + IdempotencyStore
+        + PaymentStore
         + JobQueue
         + Admin
         + std::fmt::Debug,

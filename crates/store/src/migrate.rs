@@ -26,6 +26,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     7 "provider_configs" "0007_provider_configs.sql",
     8 "idempotency_keys" "0008_idempotency_keys.sql",
     9 "capability_layout" "0009_capability_layout.sql",
+    10 "payments" "0010_payments.sql",
 );
 
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
@@ -38,6 +39,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     7 "provider_configs" "0007_provider_configs.sql",
     8 "idempotency_keys" "0008_idempotency_keys.sql",
     9 "capability_layout" "0009_capability_layout.sql",
+    10 "payments" "0010_payments.sql",
 );
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -127,7 +127,7 @@ impl Dialect for PgStore {
             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
         UPDATE events SET state = 'processed', processed_at = $1
         FROM due WHERE events.id = due.id
-        RETURNING events.id, events.type, events.source_kind, events.received_at";
+        RETURNING events.id, events.type, events.source_kind, events.received_at, events.source_id";
 
     const CLAIM_DELIVERIES: &'static str = "WITH due AS (
             SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
@@ -139,6 +139,14 @@ impl Dialect for PgStore {
             updated_at = $2
         FROM due WHERE deliveries.id = due.id
         RETURNING deliveries.id, deliveries.endpoint_id, deliveries.event_id, deliveries.attempts";
+
+    const CLAIM_PAYMENT_SWEEPS: &'static str = "WITH due AS (
+            SELECT id AS due_id FROM payment_objects
+            WHERE sweep_at IS NOT NULL AND sweep_at <= $2
+            ORDER BY sweep_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+        UPDATE payment_objects SET sweep_at = $1 FROM due WHERE payment_objects.id = due.due_id";
+
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
 
     const CLAIM_MESSAGES: &'static str = "WITH due AS (
             SELECT id AS claim_id FROM messages

@@ -101,7 +101,7 @@ impl Dialect for SqliteStore {
     const PROCESS_RECEIVED: &'static str =
         "UPDATE events SET state = 'processed', processed_at = $1
         WHERE id IN (SELECT id FROM events WHERE state = 'received' ORDER BY id LIMIT $2)
-        RETURNING id, type, source_kind, received_at";
+        RETURNING id, type, source_kind, received_at, source_id";
 
     const CLAIM_DELIVERIES: &'static str = "UPDATE deliveries
         SET attempts = attempts + 1, next_attempt_at = $1, updated_at = $2
@@ -112,6 +112,13 @@ impl Dialect for SqliteStore {
                    WHERE o.endpoint_id = d.endpoint_id AND o.state = 'pending'))
             ORDER BY d.next_attempt_at LIMIT $3)
         RETURNING id, endpoint_id, event_id, attempts";
+
+    const CLAIM_PAYMENT_SWEEPS: &'static str = "UPDATE payment_objects SET sweep_at = $1
+        WHERE id IN (SELECT id FROM payment_objects
+                     WHERE sweep_at IS NOT NULL AND sweep_at <= $2 ORDER BY sweep_at LIMIT $3)";
+
+    /// One writer connection: nothing else changes a row meanwhile.
+    const FOR_UPDATE: &'static str = "";
 
     const CLAIM_MESSAGES: &'static str = "UPDATE messages SET status = 'sending',
             status_rank = CASE WHEN status_rank < $4 THEN $4 ELSE status_rank END,

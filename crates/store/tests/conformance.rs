@@ -18,6 +18,8 @@ mod idempotency;
 mod message_log;
 #[path = "conformance/messages.rs"]
 mod messages;
+#[path = "conformance/payments.rs"]
+mod payments;
 #[path = "conformance/queue.rs"]
 mod queue;
 #[path = "conformance/templates.rs"]

@@ -122,7 +122,7 @@ impl SmsProvider for Twilio {
         if let Some(callback) = &sms.status_callback {
             form.push(("StatusCallback", callback.clone()));
         }
-        let reply = self.api.post(&self.path, Body::Form(form), &[]).await?;
+        let reply = self.api.post(&self.path, Body::form(form), &[]).await?;
         #[derive(Deserialize)]
         struct Created {
             sid: String,

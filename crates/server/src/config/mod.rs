@@ -22,6 +22,7 @@ pub use crate::credits::CreditsConfig;
 pub use crate::delivery::DeliveryConfig;
 pub use crate::intake::{DeclaredSource, IntakeConfig};
 pub use crate::messaging::{EmailConfig, MessagesConfig, SmsConfig};
+pub use crate::payments::PaymentsConfig;
 pub use load::Loaded;
 pub use queue::QueueConfig;
 pub use units::{ByteSize, HumanDuration};
@@ -61,6 +62,7 @@ pub struct Config {
     pub sms: SmsConfig,
     pub messages: MessagesConfig,
     pub credits: CreditsConfig,
+    pub payments: PaymentsConfig,
     /// Sources declared here (`[[sources]]` tables with the same fields as
     /// `POST /v1/sources`, plus an optional fixed `id`) are created or brought up to
     /// date at every start. A credential may be read from the environment instead:
@@ -125,6 +127,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             messages: MessagesConfig::default(),
             credits: CreditsConfig::default(),
+            payments: PaymentsConfig::default(),
             sources: Vec::new(),
         }
     }
@@ -223,6 +226,9 @@ impl Config {
             return invalid(format!("{key}: {expected}"));
         }
         if let Some((key, expected)) = self.intake.problem() {
+            return invalid(format!("{key}: {expected}"));
+        }
+        if let Some((key, expected)) = self.payments.problem() {
             return invalid(format!("{key}: {expected}"));
         }
         if self.queue.lease.0 < Duration::from_secs(1) {

@@ -345,7 +345,12 @@ impl Dispatcher {
             let a = attempt(None, None, Some("refused_destination"));
             return (a, self.after_failure(c.attempt, None));
         }
-        let body = envelope(&c.event_type, c.received_at, &c.payload);
+        let body = envelope(
+            &c.event_type,
+            c.received_at,
+            &c.payload,
+            c.object.as_deref(),
+        );
         let timestamp = now_ms() / 1000;
         let signature = match standard::sign_all(&ready.secrets, &c.id, timestamp, &body) {
             Ok(s) => s,

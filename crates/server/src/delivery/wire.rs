@@ -11,10 +11,16 @@ use super::guard;
 /// Most of a response body kept in the attempt log.
 const BODY_KEPT: usize = 4096;
 
-/// The body sent to endpoints: `{"type", "timestamp", "data"}`. `data` is the event's
-/// payload when it is JSON; a form body becomes an object of its fields; anything else
-/// is sent as a string.
-pub(super) fn envelope(event_type: &str, received_at: i64, payload: &[u8]) -> Vec<u8> {
+/// The body sent to endpoints: `{"type", "timestamp", "data"}`, and `object` when the
+/// event is about an object of the payments mirror (its view, in the hub's vocabulary).
+/// `data` is the event's payload when it is JSON; a form body becomes an object of its
+/// fields; anything else is sent as a string.
+pub(super) fn envelope(
+    event_type: &str,
+    received_at: i64,
+    payload: &[u8],
+    object: Option<&str>,
+) -> Vec<u8> {
     let data = serde_json::from_slice::<serde_json::Value>(payload).unwrap_or_else(|_| {
         let text = String::from_utf8_lossy(payload);
         if !text.is_empty() && text.contains('=') && !text.contains(char::is_whitespace) {
@@ -28,12 +34,15 @@ pub(super) fn envelope(event_type: &str, received_at: i64, payload: &[u8]) -> Ve
             serde_json::Value::String(text.into_owned())
         }
     });
-    serde_json::to_vec(&serde_json::json!({
+    let mut body = serde_json::json!({
         "type": event_type,
         "timestamp": rfc3339(received_at),
         "data": data,
-    }))
-    .expect("JSON values serialize")
+    });
+    if let Some(object) = object.and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok()) {
+        body["object"] = object;
+    }
+    serde_json::to_vec(&body).expect("JSON values serialize")
 }
 
 pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -112,17 +121,31 @@ mod tests {
     #[test]
     fn envelopes_carry_json_form_or_text_data() {
         let v: serde_json::Value =
-            serde_json::from_slice(&envelope("t.x", 0, br#"{"a":1}"#)).unwrap();
+            serde_json::from_slice(&envelope("t.x", 0, br#"{"a":1}"#, None)).unwrap();
         assert_eq!(v["type"], "t.x");
+        assert!(v.get("object").is_none());
         assert_eq!(v["timestamp"], "1970-01-01T00:00:00.000Z");
         assert_eq!(v["data"]["a"], 1);
-        let v: serde_json::Value =
-            serde_json::from_slice(&envelope("sms", 0, b"MessageSid=SM1&To=%2B15551234567"))
-                .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&envelope(
+            "sms",
+            0,
+            b"MessageSid=SM1&To=%2B15551234567",
+            None,
+        ))
+        .unwrap();
         assert_eq!(v["data"]["To"], "+15551234567");
         let v: serde_json::Value =
-            serde_json::from_slice(&envelope("x", 0, b"plain text")).unwrap();
+            serde_json::from_slice(&envelope("x", 0, b"plain text", None)).unwrap();
         assert_eq!(v["data"], "plain text");
+        let object = r#"{"kind":"subscription","id":"psub_1","status":"active"}"#;
+        let v: serde_json::Value = serde_json::from_slice(&envelope(
+            "payment.subscription.updated",
+            0,
+            b"{}",
+            Some(object),
+        ))
+        .unwrap();
+        assert_eq!(v["object"]["id"], "psub_1");
     }
 
     #[test]

@@ -280,6 +280,14 @@ impl<T> List<T> {
         Self { data, next_cursor }
     }
 
+    /// The same page with each item turned into `U`.
+    pub(crate) fn map<U>(self, f: impl FnMut(T) -> U) -> List<U> {
+        List {
+            data: self.data.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+
     /// Every item, on one page.
     pub(crate) fn all(data: Vec<T>) -> Self {
         Self {

@@ -20,7 +20,7 @@ use super::access::operations_mut;
 #[openapi(
     info(
         title = "Switchyard",
-        description = "Self-hosted integrations hub: provider webhooks taken in and verified, events delivered to the application, email and SMS sent through failover providers with credits, behind one API.\n\nEvery `/v1` route takes `Authorization: Bearer sk_…`; the scopes a route accepts are its security requirements (any one of them suffices). Errors are RFC 9457 problem documents with a stable `code`."
+        description = "Self-hosted integrations hub: provider webhooks taken in and verified, events delivered to the application, email and SMS sent through failover providers with credits, payments with a local mirror, behind one API.\n\nEvery `/v1` route takes `Authorization: Bearer sk_…`; the scopes a route accepts are its security requirements (any one of them suffices). Errors are RFC 9457 problem documents with a stable `code`."
     ),
     components(schemas(super::problem::Problem, super::problem::FieldError)),
     modifiers(&BearerAuth),
@@ -34,6 +34,7 @@ use super::access::operations_mut;
         (name = "accounts", description = "Account credits for sending email and SMS, and their ledger."),
         (name = "messages", description = "Email and SMS: sending, and the communications log with status histories."),
         (name = "templates", description = "Message templates (minijinja), checked when saved."),
+        (name = "payments", description = "Payments through Stripe or PayPal: customers, checkouts, subscriptions, refunds, connected accounts, and the local mirror that answers from the hub."),
         (name = "providers", description = "Providers of every capability: those in use, and those configured through the API."),
     )
 )]

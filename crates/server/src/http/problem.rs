@@ -30,6 +30,29 @@ pub(crate) struct Problem {
     /// Per-field problems, when the body failed validation.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) errors: Vec<FieldError>,
+    /// When a provider is at the origin of the problem: which one, and what it said.
+    #[serde(flatten)]
+    pub(crate) provider: Option<ProviderProblem>,
+}
+
+/// What a provider said, when the problem is its answer (`provider_rejected`,
+/// `provider_unavailable`, `not_supported`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) struct ProviderProblem {
+    /// The provider's configured name.
+    pub(crate) provider: String,
+    /// For `not_supported`: the operation the provider cannot do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) operation: Option<String>,
+    /// The provider's own error code (e.g. Stripe `card_declined`, PayPal `INSTRUMENT_DECLINED`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) provider_code: Option<String>,
+    /// The provider's own message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) provider_message: Option<String>,
+    /// The request parameter the provider named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) provider_param: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -49,6 +72,8 @@ pub(crate) struct ApiError {
     pub(crate) errors: Vec<FieldError>,
     www_authenticate: bool,
     retry_after: Option<u64>,
+    /// Boxed: most errors name no provider, and every `Result` carries this type.
+    provider: Option<Box<ProviderProblem>>,
     /// What went wrong on the hub's side; logged, never shown.
     cause: Option<Cause>,
 }
@@ -64,6 +89,7 @@ impl ApiError {
             errors: Vec::new(),
             www_authenticate: false,
             retry_after: None,
+            provider: None,
             cause: None,
         }
     }
@@ -146,6 +172,12 @@ impl ApiError {
         self
     }
 
+    /// Names the provider at the origin of the problem and what it said.
+    pub(crate) fn naming_provider(mut self, provider: ProviderProblem) -> Self {
+        self.provider = Some(Box::new(provider));
+        self
+    }
+
     /// Keeps `cause` to be logged with the answer.
     pub(crate) fn caused_by(mut self, cause: impl Into<Cause>) -> Self {
         self.cause = Some(cause.into());
@@ -203,6 +235,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             request_id: request_id::current(),
             errors: self.errors,
+            provider: self.provider.map(|p| *p),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();

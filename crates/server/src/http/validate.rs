@@ -49,6 +49,47 @@ pub(crate) fn text(p: &mut Problems, field: &str, value: &str, max: usize) -> bo
     true
 }
 
+/// An absolute `http` or `https` URL (where a provider sends a person back to).
+pub(crate) fn http_url(p: &mut Problems, field: &str, value: &str) -> bool {
+    let ok = value.len() <= 2048
+        && reqwest::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    if !ok {
+        p.add(
+            field,
+            "expected an absolute http:// or https:// URL of at most 2048 characters",
+        );
+    }
+    ok
+}
+
+/// Metadata the application attaches to an object: at most 50 entries, keys of 1 to 40
+/// characters not starting with `switchyard_` (the hub's own), values of at most 500.
+pub(crate) fn metadata(
+    p: &mut Problems,
+    field: &str,
+    entries: &std::collections::BTreeMap<String, String>,
+) {
+    if entries.len() > 50 {
+        p.add(field, "expected at most 50 entries");
+        return;
+    }
+    for (k, v) in entries {
+        if k.is_empty() || k.chars().count() > 40 || k.chars().any(char::is_control) {
+            p.add(
+                field,
+                format!("key {k:?}: expected 1 to 40 characters without control characters"),
+            );
+        } else if k.starts_with("switchyard_") {
+            p.add(
+                field,
+                format!("key {k:?}: keys starting with switchyard_ are the hub's own"),
+            );
+        } else {
+            text(p, &format!("{field}.{k}"), v, 500);
+        }
+    }
+}
+
 /// Whether a URI's path and query are free of percent-encoded control characters
 /// (`%00`–`%1F`, `%7F`): no id, name, filter or cursor holds one.
 pub(crate) fn uri_is_clean(path_and_query: &str) -> bool {

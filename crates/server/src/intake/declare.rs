@@ -84,6 +84,11 @@ fn credential(d: &DeclaredSource) -> Result<Option<(Credential, String)>, Declar
     Ok(found)
 }
 
+/// The id of a source declared as `name` without a fixed id.
+pub(super) fn derived_id(name: &str) -> String {
+    switchyard_core::id::derived_id("src", &format!("source:{name}"))
+}
+
 pub(super) async fn declare(intake: &Intake, d: &DeclaredSource) -> Result<Source, DeclareError> {
     let id = match &d.id {
         Some(id) if switchyard_core::id::has_prefix(id, "src") => id.clone(),
@@ -92,7 +97,7 @@ pub(super) async fn declare(intake: &Intake, d: &DeclaredSource) -> Result<Sourc
                 "id: expected \"src_\" followed by 26 lowercase base32 characters, got {other:?}"
             )));
         }
-        None => switchyard_core::id::derived_id("src", &format!("source:{}", d.name)),
+        None => derived_id(&d.name),
     };
     let credential = credential(d)?;
     if let Some((c, _)) = &credential

@@ -6,6 +6,7 @@
 //!
 //! What other capabilities may use: [`Publisher`] (put an event into the log),
 //! [`SourceDirectory`] (where a kind's sources receive, and when sources change),
+//! [`Declarer`] and [`declared_id`] (sources another capability's settings describe),
 //! [`message_ref`] (the message a provider's status report names), and [`Stage`]s they
 //! register with [`Intake::start`].
 
@@ -158,6 +159,13 @@ impl Intake {
         }
     }
 
+    /// Declares sources for other capabilities (a payment provider's webhook source).
+    pub(crate) fn declarer(&self) -> Declarer {
+        Declarer {
+            intake: self.clone(),
+        }
+    }
+
     /// Where sources receive, for capabilities that tell providers.
     pub(crate) fn directory(&self) -> SourceDirectory {
         SourceDirectory {
@@ -198,6 +206,28 @@ impl Publisher {
     pub(crate) async fn publish(&self, event: NewEvent) -> Result<Stored, BatchError<StoreError>> {
         self.writer.store_one(event).await
     }
+}
+
+/// Creates or brings up to date sources another capability's configuration describes,
+/// as `[[sources]]` entries are.
+#[derive(Debug, Clone)]
+pub(crate) struct Declarer {
+    intake: Intake,
+}
+
+impl Declarer {
+    /// Declares `d` and answers its id.
+    pub(crate) async fn declare(&self, d: &DeclaredSource) -> Result<String, DeclareError> {
+        let source = declare::declare(&self.intake, d).await?;
+        tracing::info!(source_id = %source.id, name = %source.name, kind = %source.kind,
+            "declared source ready at /in/{}", source.id);
+        Ok(source.id)
+    }
+}
+
+/// The id of the source declared as `name` (without a fixed `id`).
+pub(crate) fn declared_id(name: &str) -> String {
+    declare::derived_id(name)
 }
 
 /// Where the sources of a kind receive webhooks, for capabilities that give providers

@@ -23,7 +23,6 @@ use std::time::Instant;
 
 use switchyard_core::message::{Message, SendResult};
 use switchyard_core::metrics::Metrics;
-use switchyard_core::provider::Capability;
 use switchyard_core::source::SourceKind;
 use switchyard_store::batch::{BatchError, Batcher};
 use switchyard_store::vault::Vault;
@@ -197,9 +196,9 @@ impl Messaging {
 
     /// The email and SMS providers, for the provider registry.
     pub(crate) fn registrants(&self) -> Vec<Arc<dyn Registrant>> {
-        [Capability::Email, Capability::Sms]
-            .into_iter()
-            .map(|c| Arc::new(providers::Channel(self.clone(), c)) as Arc<dyn Registrant>)
+        switchyard_core::message::Channel::ALL
+            .iter()
+            .map(|c| Arc::new(providers::Channel(self.clone(), *c)) as Arc<dyn Registrant>)
             .collect()
     }
 

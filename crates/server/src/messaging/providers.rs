@@ -104,10 +104,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn channel_of(capability: Capability) -> MessageChannel {
+/// The messaging channel a capability is, if it is one.
+fn channel_of(capability: Capability) -> Option<MessageChannel> {
     match capability {
-        Capability::Email => MessageChannel::Email,
-        Capability::Sms => MessageChannel::Sms,
+        Capability::Email => Some(MessageChannel::Email),
+        Capability::Sms => Some(MessageChannel::Sms),
+        Capability::Payments => None,
     }
 }
 
@@ -260,11 +262,10 @@ impl Messaging {
         let records = inner.store.list_providers().await?;
         let mut out = Vec::new();
         let mut keep = HashMap::new();
-        for r in records
-            .into_iter()
-            .filter(|r| matches!(r.capability, Capability::Email | Capability::Sms))
-        {
-            let channel = channel_of(r.capability);
+        for r in records {
+            let Some(channel) = channel_of(r.capability) else {
+                continue;
+            };
             let key = ids::provider_settings(r.capability.as_str(), &r.name);
             let cached = lock(&inner.built).get(&key).cloned();
             let route = match cached {
@@ -326,16 +327,25 @@ enum LoadError {
 
 /// One messaging channel's providers, as the provider registry sees them.
 #[derive(Debug)]
-pub(super) struct Channel(pub(super) Messaging, pub(super) Capability);
+pub(super) struct Channel(pub(super) Messaging, pub(super) MessageChannel);
+
+impl Channel {
+    fn capability_of(channel: MessageChannel) -> Capability {
+        match channel {
+            MessageChannel::Email => Capability::Email,
+            MessageChannel::Sms => Capability::Sms,
+        }
+    }
+}
 
 #[async_trait]
 impl Registrant for Channel {
     fn capability(&self) -> Capability {
-        self.1
+        Channel::capability_of(self.1)
     }
 
     fn is_configured(&self, name: &str) -> bool {
-        let channel = channel_of(self.1);
+        let channel = self.1;
         self.0
             .inner
             .configured
@@ -345,8 +355,7 @@ impl Registrant for Channel {
     }
 
     fn check(&self, settings: &serde_json::Value) -> Result<(&'static str, i64), SettingsError> {
-        let (provider, priority) =
-            build_provider(channel_of(self.1), settings, &self.0.inner.http)?;
+        let (provider, priority) = build_provider(self.1, settings, &self.0.inner.http)?;
         Ok((provider.kind(), priority))
     }
 
@@ -355,13 +364,13 @@ impl Registrant for Channel {
     }
 
     async fn in_use(&self) -> Vec<ProviderInfo> {
-        let channel = channel_of(self.1);
+        let channel = self.1;
         let routes = self.0.routes().await;
         routes
             .of(channel)
             .iter()
             .map(|r| ProviderInfo {
-                capability: self.1,
+                capability: self.capability(),
                 channel: Some(channel),
                 name: r.provider.name().to_string(),
                 kind: r.kind,

@@ -73,6 +73,7 @@ mod tests {
                 id: id.to_string(),
                 event_type: event_type.to_string(),
                 source_kind: kind,
+                source_id: None,
                 received_at: 7,
             }
         };

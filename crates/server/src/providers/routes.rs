@@ -60,12 +60,12 @@ fn target<'r>(
     Ok(registrant)
 }
 
-const CAPABILITY: &str = "What the provider is for: `email` or `sms`";
+const CAPABILITY: &str = "What the provider is for: `email`, `sms` or `payments`";
 const NAME: &str = "The provider's name: 1 to 64 letters, digits, `_ - .`";
 
-/// Create or replace a provider: the body is its settings as in `[[email.providers]]`
-/// or `[[sms.providers]]` (`kind`, `priority`, credentials, `base_url`, …; `name` comes
-/// from the path). Credentials not given default from the provider's usual environment
+/// Create or replace a provider: the body is its settings as in `[[email.providers]]`,
+/// `[[sms.providers]]` or `[[payments.providers]]` (`kind`, `priority` or `default`,
+/// credentials, `base_url`, …; `name` comes from the path). Credentials not given default from the provider's usual environment
 /// variables. The settings are sealed in the vault; answers never include them.
 #[utoipa::path(put, path = "/v1/providers/{capability}/{name}", tag = "providers", operation_id = "providers.put",
     params(("capability" = Capability, Path, description = CAPABILITY), ("name" = String, Path, description = NAME)),
@@ -171,10 +171,11 @@ impl utoipa::PartialSchema for ProviderSettings {
         use utoipa::openapi::Ref;
         utoipa::openapi::schema::OneOfBuilder::new()
             .description(Some(
-                "The settings of an `email` or an `sms` provider, as the path's capability says.",
+                "The settings of an `email`, `sms` or `payments` provider, as the path's capability says.",
             ))
             .item(Ref::from_schema_name("EmailProviderSettings"))
             .item(Ref::from_schema_name("SmsProviderSettings"))
+            .item(Ref::from_schema_name("PaymentProviderSettings"))
             .into()
     }
 }
@@ -187,10 +188,12 @@ impl utoipa::ToSchema for ProviderSettings {
         )>,
     ) {
         use switchyard_providers::email::EmailProviderConfig;
+        use switchyard_providers::payments::PaymentProviderConfig;
         use switchyard_providers::sms::SmsProviderConfig;
         for (name, (union, components)) in [
             ("EmailProviderSettings", EmailProviderConfig::openapi()),
             ("SmsProviderSettings", SmsProviderConfig::openapi()),
+            ("PaymentProviderSettings", PaymentProviderConfig::openapi()),
         ] {
             schemas.push((name.to_string(), union));
             schemas.extend(components);

@@ -52,12 +52,27 @@ const NEEDS: &[(&str, &str)] = &[
     ("templates.list", "templates|read"),
     ("templates.get", "templates|read"),
     ("templates.delete", "templates"),
+    ("payments.customers.create", "payments"),
+    ("payments.customers.list", "payments|read"),
+    ("payments.customers.get", "payments|read"),
+    ("payments.checkout.create", "payments"),
+    ("payments.checkout.get", "payments|read"),
+    ("payments.checkout.sync", "payments"),
+    ("payments.portal.create", "payments"),
+    ("payments.subscriptions.list", "payments|read"),
+    ("payments.subscriptions.get", "payments|read"),
+    ("payments.subscriptions.cancel", "payments"),
+    ("payments.refunds.create", "payments"),
+    ("payments.refunds.get", "payments|read"),
+    ("payments.accounts.create", "payments"),
+    ("payments.accounts.get", "payments|read"),
+    ("payments.accounts.onboarding_link", "payments"),
     ("providers.list", "messages|read"),
     ("providers.put", "admin"),
     ("providers.delete", "admin"),
 ];
 
-const SCOPES: [&str; 9] = [
+const SCOPES: [&str; 10] = [
     "admin",
     "read",
     "keys",
@@ -67,6 +82,7 @@ const SCOPES: [&str; 9] = [
     "messages",
     "templates",
     "accounts",
+    "payments",
 ];
 
 fn allowed(need: &str, scope: &str) -> bool {
@@ -88,6 +104,11 @@ fn concrete(template: &str) -> String {
         ("/v1/endpoints/{id}", "ep"),
         ("/v1/deliveries/{id}", "dlv"),
         ("/v1/messages/{id}", "msg"),
+        ("/v1/payments/customers/{id}", "pcus"),
+        ("/v1/payments/checkout/{id}", "pchk"),
+        ("/v1/payments/subscriptions/{id}", "psub"),
+        ("/v1/payments/refunds/{id}", "pref"),
+        ("/v1/payments/connected-accounts/{id}", "pacct"),
     ] {
         if path.starts_with(segment) {
             path = path.replacen("{id}", &id(prefix), 1);

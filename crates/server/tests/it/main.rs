@@ -19,6 +19,7 @@ mod messages;
 mod nul;
 mod openapi_client;
 mod openapi_doc;
+mod payments;
 mod receiver;
 mod sources;
 

@@ -307,6 +307,50 @@ async function messaging(account: string): Promise<void> {
   }
 }
 
+async function payments(): Promise<void> {
+  // A Stripe provider configured at run time, pointed at a port where nothing listens:
+  // the hub commits the customer first, so a provider that is down leaves it `creating`.
+  const put = await expectStatus(
+    "PUT /v1/providers/{capability}/{name}",
+    201,
+    hub.PUT("/v1/providers/{capability}/{name}", {
+      params: { path: { capability: "payments", name: "stripe" } },
+      body: { kind: "stripe", secret_key: "sk_test_client", base_url: "http://127.0.0.1:9", max_retries: 0 },
+    }),
+  );
+  check(put.name === "stripe" && put.kind === "stripe", "the payment provider is in use");
+  check(!JSON.stringify(put).includes("sk_test_client"), "the secret key is never shown");
+
+  const down = await hub.POST("/v1/payments/customers", {
+    body: { email: "ada@example.com", name: "Ada", external_id: "u_42" },
+  });
+  check(down.response.status === 503, "a provider that is down is 503");
+  check(down.error?.code === "provider_unavailable", "a provider_unavailable problem");
+  check(down.response.headers.get("retry-after") !== null, "with Retry-After");
+
+  const found = await expectStatus(
+    "GET /v1/payments/customers",
+    200,
+    hub.GET("/v1/payments/customers", { params: { query: { external_id: "u_42" } } }),
+  );
+  const customer = found.data[0];
+  check(found.data.length === 1 && customer !== undefined, "the customer was committed before the call");
+  check(customer.state === "creating" && !customer.subscribed, "it waits for the provider, unsubscribed");
+  const one = await expectStatus(
+    "GET /v1/payments/customers/{id}",
+    200,
+    hub.GET("/v1/payments/customers/{id}", { params: { path: { id: customer.id } } }),
+  );
+  check(one.external_id === "u_42" && one.subscriptions.length === 0, "the customer by id");
+
+  const subs = await expectStatus(
+    "GET /v1/payments/subscriptions",
+    200,
+    hub.GET("/v1/payments/subscriptions", { params: { query: { customer: customer.id } } }),
+  );
+  check(subs.data.length === 0, "no subscriptions yet");
+}
+
 async function main(): Promise<void> {
   await operations();
   await keys();
@@ -316,6 +360,7 @@ async function main(): Promise<void> {
   await deliveries(endpoint, event);
   await credits("acme");
   await messaging("acme");
+  await payments();
   console.log("ok");
 }
 

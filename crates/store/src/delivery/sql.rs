@@ -192,22 +192,24 @@ macro_rules! delivery_store_impl {
                 let ids: Vec<&String> = claimed.iter().map(|c| &c.2).collect();
                 for chunk in ids.chunks($crate::delivery::sql::DELIVERY_ROWS) {
                     let sql = format!(
-                        "SELECT id, type, payload, received_at FROM events WHERE id IN ({})",
+                        "SELECT id, type, payload, received_at, object FROM events WHERE id IN ({})",
                         $crate::sql::placeholders(1, chunk.len())
                     );
-                    let mut query = ::sqlx::query_as::<_, (String, String, Vec<u8>, i64)>(::sqlx::AssertSqlSafe(sql));
+                    let mut query = ::sqlx::query_as::<_, (String, String, Vec<u8>, i64, Option<String>)>(
+                        ::sqlx::AssertSqlSafe(sql),
+                    );
                     for id in chunk {
                         query = query.bind(*id);
                     }
-                    for (id, event_type, payload, received_at) in query.fetch_all(&mut *tx).await? {
-                        events.insert(id, (event_type, payload, received_at));
+                    for (id, event_type, payload, received_at, object) in query.fetch_all(&mut *tx).await? {
+                        events.insert(id, (event_type, payload, received_at, object));
                     }
                 }
                 tx.commit().await?;
                 let mut out = Vec::with_capacity(claimed.len());
                 for (id, endpoint_id, event_id, attempt) in claimed {
                     // An event is never deleted while deliveries point at it; skip if so.
-                    let Some((event_type, payload, received_at)) = events.get(&event_id).cloned() else {
+                    let Some((event_type, payload, received_at, object)) = events.get(&event_id).cloned() else {
                         continue;
                     };
                     out.push(::switchyard_core::delivery::Claimed {
@@ -218,6 +220,7 @@ macro_rules! delivery_store_impl {
                         event_type,
                         payload,
                         received_at,
+                        object,
                     });
                 }
                 out.sort_by(|a, b| a.id.cmp(&b.id));

@@ -68,6 +68,50 @@ macro_rules! event_store_impl {
             ) -> $crate::Result<()> {
                 <$store>::apply_status_reports_in(&mut *self.tx, reports, at).await
             }
+
+            async fn apply_payment_report(
+                &mut self,
+                provider: &str,
+                report: &::switchyard_core::payment::ProviderReport,
+                at: i64,
+            ) -> $crate::Result<$crate::payments::Applied> {
+                <$store>::apply_payment_reports_in(&mut *self.tx, provider, report, at).await
+            }
+
+            async fn set_event_objects(
+                &mut self,
+                objects: &[(&str, &::switchyard_core::payment::ObjectView)],
+            ) -> $crate::Result<()> {
+                // Within both backends' parameter limits: 2 per event, at most a batch.
+                for chunk in objects.chunks(4096) {
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                        .collect();
+                    let sql = format!(
+                        "UPDATE events SET object = v.column2 FROM (VALUES {}) AS v WHERE events.id = v.column1",
+                        values.join(", ")
+                    );
+                    let mut q = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
+                    for (id, object) in chunk {
+                        q = q.bind(*id).bind($crate::sql::to_json(*object));
+                    }
+                    q.execute(&mut *self.tx).await?;
+                }
+                Ok(())
+            }
+
+            async fn enqueue(&mut self, job: &$crate::queue::NewJob) -> $crate::Result<()> {
+                ::sqlx::query($crate::queue::sql::ENQUEUE)
+                    .bind(&job.kind)
+                    .bind(&job.payload)
+                    .bind(job.max_attempts)
+                    .bind(job.run_at)
+                    .bind(::switchyard_core::time::now_ms())
+                    .execute(&mut *self.tx)
+                    .await?;
+                self.woke = true;
+                Ok(())
+            }
         }
 
         #[::async_trait::async_trait]
@@ -140,18 +184,19 @@ macro_rules! event_store_impl {
                 stages: &[::std::sync::Arc<dyn $crate::intake::Stage>],
             ) -> $crate::Result<u64> {
                 let mut tx = self.writer().begin().await?;
-                let rows: Vec<(String, String, Option<String>, i64)> = ::sqlx::query_as(Self::PROCESS_RECEIVED)
+                let rows: Vec<(String, String, Option<String>, i64, Option<String>)> = ::sqlx::query_as(Self::PROCESS_RECEIVED)
                     .bind(at)
                     .bind(i64::from(limit))
                     .fetch_all(&mut *tx)
                     .await?;
                 let mut events = rows
                     .into_iter()
-                    .map(|(id, event_type, kind, received_at)| {
+                    .map(|(id, event_type, kind, received_at, source_id)| {
                         Ok($crate::intake::ReceivedEvent {
                             id,
                             event_type,
                             source_kind: kind.as_deref().map(|k| $crate::sql::parse(k, "event source kind")).transpose()?,
+                            source_id,
                             received_at,
                         })
                     })

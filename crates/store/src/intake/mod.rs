@@ -8,7 +8,11 @@ use async_trait::async_trait;
 use switchyard_core::event::{Event, EventFilter, NewEvent, Stored};
 use switchyard_core::source::{Source, SourceKind};
 
+use switchyard_core::payment::{ObjectView, ProviderReport};
+
 use crate::messaging::StatusReport;
+use crate::payments::Applied;
+use crate::queue::NewJob;
 use crate::{Page, Result};
 
 pub(crate) mod events_sql;
@@ -32,6 +36,8 @@ pub struct ReceivedEvent {
     pub event_type: String,
     /// `None` for events the application or the hub published.
     pub source_kind: Option<SourceKind>,
+    /// The source the event arrived at (`app` for published events).
+    pub source_id: Option<String>,
     pub received_at: i64,
 }
 
@@ -48,6 +54,19 @@ pub trait ProcessTx: Send {
     /// history (or waits, unowned, until the send naming its provider id is recorded)
     /// and may raise the message's status.
     async fn apply_status_reports(&mut self, reports: &[StatusReport], at: i64) -> Result<()>;
+    /// Payments: what `provider` reported, applied to the mirror (see
+    /// [`crate::payments`]).
+    async fn apply_payment_report(
+        &mut self,
+        provider: &str,
+        report: &ProviderReport,
+        at: i64,
+    ) -> Result<Applied>;
+    /// Sets the mirror's view of the object each event (by id) is about, delivered with
+    /// it: one statement for the batch.
+    async fn set_event_objects(&mut self, objects: &[(&str, &ObjectView)]) -> Result<()>;
+    /// Enqueues a job that runs once the batch commits.
+    async fn enqueue(&mut self, job: &NewJob) -> Result<()>;
 }
 
 /// Work a capability does with every batch of events being processed, inside the

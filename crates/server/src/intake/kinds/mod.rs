@@ -178,17 +178,28 @@ pub(crate) trait Kind: Sync {
     fn types(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
-    /// The hub's name for an event of `provider_type`; `None` keeps the provider's own.
-    fn normalize(&self, provider_type: &str, _payload: &[u8]) -> Option<&'static str> {
+    /// The hub's name for `provider_type` in [`Kind::types`].
+    fn listed(&self, provider_type: &str) -> Option<&'static str> {
         self.types()
             .iter()
             .find(|(t, _)| *t == provider_type)
             .map(|(_, hub)| *hub)
     }
+    /// Names [`Kind::normalize`] gives from the payload rather than from [`Kind::types`].
+    #[cfg(test)]
+    fn payload_types(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The hub's name for an event of `provider_type`; `None` keeps the provider's own.
+    fn normalize(&self, provider_type: &str, _payload: &[u8]) -> Option<&'static str> {
+        self.listed(provider_type)
+    }
     /// Every name [`Kind::normalize`] may give.
     #[cfg(test)]
     fn hub_types(&self) -> Vec<&'static str> {
-        self.types().iter().map(|(_, hub)| *hub).collect()
+        let mut all: Vec<_> = self.types().iter().map(|(_, hub)| *hub).collect();
+        all.extend(self.payload_types());
+        all
     }
     /// For providers the hub sends messages through: the provider's id of the message
     /// a status report is about.

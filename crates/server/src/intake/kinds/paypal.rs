@@ -83,8 +83,10 @@ impl Kind for Paypal {
             ("CHECKOUT.ORDER.APPROVED", "payment.checkout.approved"),
             ("CHECKOUT.ORDER.COMPLETED", "payment.checkout.completed"),
             ("PAYMENT.CAPTURE.COMPLETED", "payment.checkout.completed"),
+            ("PAYMENT.CAPTURE.PENDING", "payment.checkout.pending"),
             ("PAYMENT.CAPTURE.DENIED", "payment.intent.failed"),
             ("PAYMENT.CAPTURE.REFUNDED", "payment.refunded"),
+            ("PAYMENT.SALE.REFUNDED", "payment.refunded"),
             (
                 "BILLING.SUBSCRIPTION.CREATED",
                 "payment.subscription.created",
@@ -94,7 +96,19 @@ impl Kind for Paypal {
                 "payment.subscription.updated",
             ),
             (
+                "BILLING.SUBSCRIPTION.ACTIVATED",
+                "payment.subscription.updated",
+            ),
+            (
+                "BILLING.SUBSCRIPTION.SUSPENDED",
+                "payment.subscription.updated",
+            ),
+            (
                 "BILLING.SUBSCRIPTION.CANCELLED",
+                "payment.subscription.canceled",
+            ),
+            (
+                "BILLING.SUBSCRIPTION.EXPIRED",
                 "payment.subscription.canceled",
             ),
             (

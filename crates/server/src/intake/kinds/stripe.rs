@@ -2,6 +2,7 @@
 //! endpoint secret; the event's `id` identifies it.
 
 use http::HeaderMap;
+use serde_json::Value;
 use switchyard_core::source::{SourceKind, SourceSettings};
 use switchyard_signatures as sig;
 
@@ -52,6 +53,14 @@ impl Kind for Stripe {
     fn types(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("checkout.session.completed", "payment.checkout.completed"),
+            (
+                "checkout.session.async_payment_succeeded",
+                "payment.checkout.completed",
+            ),
+            (
+                "checkout.session.async_payment_failed",
+                "payment.checkout.failed",
+            ),
             ("checkout.session.expired", "payment.checkout.expired"),
             (
                 "customer.subscription.created",
@@ -59,6 +68,14 @@ impl Kind for Stripe {
             ),
             (
                 "customer.subscription.updated",
+                "payment.subscription.updated",
+            ),
+            (
+                "customer.subscription.paused",
+                "payment.subscription.updated",
+            ),
+            (
+                "customer.subscription.resumed",
                 "payment.subscription.updated",
             ),
             (
@@ -71,8 +88,33 @@ impl Kind for Stripe {
             ("payment_intent.payment_failed", "payment.intent.failed"),
             ("charge.refunded", "payment.refunded"),
             ("charge.dispute.created", "payment.dispute.created"),
+            ("account.updated", "payment.account.updated"),
         ]
     }
+
+    /// A completed session whose payment has not settled (an asynchronous method) is
+    /// pending, not completed.
+    fn normalize(&self, provider_type: &str, payload: &[u8]) -> Option<&'static str> {
+        if provider_type == "checkout.session.completed" && unpaid(payload) {
+            return Some("payment.checkout.pending");
+        }
+        self.listed(provider_type)
+    }
+
+    #[cfg(test)]
+    fn payload_types(&self) -> &'static [&'static str] {
+        &["payment.checkout.pending"]
+    }
+}
+
+fn unpaid(payload: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(payload)
+        .ok()
+        .is_some_and(|v| {
+            v.pointer("/data/object/payment_status")
+                .and_then(|s| s.as_str())
+                == Some("unpaid")
+        })
 }
 
 #[cfg(test)]
@@ -93,6 +135,16 @@ mod tests {
             Some("payment.checkout.completed")
         );
         assert_eq!(Stripe.normalize("customer.created", body), None);
+        let unpaid = br#"{"id":"evt_2","type":"checkout.session.completed","data":{"object":{"payment_status":"unpaid"}}}"#;
+        assert_eq!(
+            Stripe.normalize("checkout.session.completed", unpaid),
+            Some("payment.checkout.pending")
+        );
+        let paid = br#"{"id":"evt_3","type":"checkout.session.completed","data":{"object":{"payment_status":"paid"}}}"#;
+        assert_eq!(
+            Stripe.normalize("checkout.session.completed", paid),
+            Some("payment.checkout.completed")
+        );
         assert!(Stripe.parse(&HeaderMap::new(), b"not json").is_err());
         assert!(Stripe.parse(&HeaderMap::new(), b"{}").is_err());
     }

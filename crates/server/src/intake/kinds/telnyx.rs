@@ -68,11 +68,7 @@ impl Kind for Telnyx {
 
     fn normalize(&self, provider_type: &str, payload: &[u8]) -> Option<&'static str> {
         if provider_type != "message.finalized" {
-            return self
-                .types()
-                .iter()
-                .find(|(t, _)| *t == provider_type)
-                .map(|(_, h)| *h);
+            return self.listed(provider_type);
         }
         let v: Value = serde_json::from_slice(payload).ok()?;
         match string_at(&v, "/data/payload/to/0/status")? {
@@ -83,10 +79,8 @@ impl Kind for Telnyx {
     }
 
     #[cfg(test)]
-    fn hub_types(&self) -> Vec<&'static str> {
-        let mut all: Vec<&'static str> = self.types().iter().map(|(_, h)| *h).collect();
-        all.extend(["message.delivered", "message.failed"]);
-        all
+    fn payload_types(&self) -> &'static [&'static str] {
+        &["message.delivered", "message.failed"]
     }
 
     /// `data.payload.id`.

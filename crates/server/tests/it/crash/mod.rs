@@ -27,15 +27,18 @@ use crate::{both_backends, config_for};
 
 mod delivery;
 mod messages;
+mod payments;
 
 use delivery::kill_9_while_delivering_loses_no_delivery;
 use messages::kill_9_while_sending_loses_no_message;
+use payments::kill_9_while_calling_the_provider_makes_each_object_once;
 
 both_backends!(
     kill_9_loses_no_acknowledged_row_and_resumes_jobs,
     kill_9_under_intake_load_loses_no_acknowledged_event,
     kill_9_while_delivering_loses_no_delivery,
     kill_9_while_sending_loses_no_message,
+    kill_9_while_calling_the_provider_makes_each_object_once,
 );
 
 /// Marks a job's start and end with files; takes long enough to be killed mid-run.

@@ -1,7 +1,23 @@
 //! Test peers shared by the test suites of this crate and of the server: a real SMTP
 //! server (`maildev`, installed by `scripts/test`, which sets `SWITCHYARD_TEST_MAILDEV`)
-//! with its HTTP API, and scratch directories.
+//! with its HTTP API, scratch directories, and stateful fakes of the payment providers
+//! ([`stripe::StripeFake`], [`paypal::PaypalFake`]) built on `wiremock` from the
+//! providers' documented wire formats.
 #![allow(clippy::missing_panics_doc)]
+
+#[cfg(feature = "testing")]
+mod fake;
+#[cfg(feature = "testing")]
+pub mod paypal;
+#[cfg(feature = "testing")]
+pub mod stripe;
+
+#[cfg(feature = "testing")]
+pub use fake::Recorded;
+#[cfg(feature = "testing")]
+pub use wiremock::ResponseTemplate;
+#[cfg(feature = "testing")]
+pub use wiremock::http::Method;
 
 use std::fs::File;
 use std::net::{TcpListener, TcpStream};
