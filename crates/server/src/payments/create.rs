@@ -253,10 +253,14 @@ impl Payments {
             id: id.to_string(),
             at: sweep_at,
         };
-        self.store()
+        let applied = self
+            .store()
             .apply_payment_report_swept(provider, &report, now, Some(&sweep))
             .await?;
-        self.reload(id).await
+        match applied.row {
+            Some(row) if row.id == id => payments::object(&row),
+            _ => self.reload(id).await,
+        }
     }
 
     /// Counts a call of `operation` and its outcome.

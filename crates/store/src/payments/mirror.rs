@@ -59,6 +59,7 @@ pub(crate) async fn apply(
         as_of: report.as_of,
         now,
         applied: Applied::default(),
+        last: None,
     };
     for (i, r) in report.reports.iter().enumerate() {
         let view = match r {
@@ -71,6 +72,7 @@ pub(crate) async fn apply(
         };
         if i == 0 {
             cx.applied.view = view;
+            cx.applied.row = cx.last.take();
         }
     }
     Ok(cx.applied)
@@ -83,6 +85,8 @@ struct Cx<'a> {
     as_of: i64,
     now: i64,
     applied: Applied,
+    /// The row of the object the last report was about.
+    last: Option<ObjectRow>,
 }
 
 /// Whether a report as of `new` (rank `new_rank`) replaces what a row holds as of `old`.
@@ -235,6 +239,7 @@ impl Cx<'_> {
         }
         self.save(&before, &mut c).await?;
         let subscribed = self.tx.subscribed(&c.id).await?;
+        self.last = Some(c.row());
         Ok(Some(ObjectView::customer(&c, subscribed)))
     }
 
@@ -286,6 +291,7 @@ impl Cx<'_> {
         c.as_of = c.as_of.max(self.as_of);
         self.save(&before, &mut c).await?;
         let customer = self.customer_of(c.customer.as_deref()).await?;
+        self.last = Some(c.row());
         Ok(Some(ObjectView::checkout(&c, customer.as_ref())))
     }
 
@@ -407,6 +413,7 @@ impl Cx<'_> {
             Some(c) => Some(c),
             None => self.customer_of(sub.customer.as_deref()).await?,
         };
+        self.last = Some(sub.row());
         Ok(Some(ObjectView::subscription(&sub, customer.as_ref())))
     }
 
@@ -468,6 +475,7 @@ impl Cx<'_> {
         }
         r.checkout = r.checkout.or(checkout);
         self.save(&before, &mut r).await?;
+        self.last = Some(r.row());
         Ok(Some(ObjectView::refund(&r)))
     }
 
@@ -482,6 +490,7 @@ impl Cx<'_> {
         };
         let c: Checkout = object(&row)?;
         let customer = self.customer_of(c.customer.as_deref()).await?;
+        self.last = Some(c.row());
         Ok(Some(ObjectView::checkout(&c, customer.as_ref())))
     }
 
@@ -506,6 +515,7 @@ impl Cx<'_> {
             a.as_of = self.as_of;
         }
         self.save(&before, &mut a).await?;
+        self.last = Some(a.row());
         Ok(Some(ObjectView::account(&a)))
     }
 }

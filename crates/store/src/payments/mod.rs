@@ -83,6 +83,8 @@ pub struct Applied {
     pub captures: Vec<String>,
     /// Rows made or whose content changed.
     pub changed: usize,
+    /// The first object's row as the mirror now has it (`sweep_at` left out).
+    pub row: Option<ObjectRow>,
 }
 
 #[async_trait]

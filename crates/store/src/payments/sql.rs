@@ -15,6 +15,12 @@ pub(crate) const UPDATE: &str = "UPDATE payment_objects SET provider_id = $4, cu
     data = $11
     WHERE kind = $1 AND id = $2 AND provider = $3";
 
+/// [`UPDATE`], and `sweep_at = $12`.
+pub(crate) const UPDATE_SWEPT: &str = "UPDATE payment_objects SET provider_id = $4, customer = $5,
+    status = $6, external_id = $7, idempotency_key = $8, as_of = $9, updated_at = $10,
+    data = $11, sweep_at = $12
+    WHERE kind = $1 AND id = $2 AND provider = $3";
+
 macro_rules! payment_store_impl {
     ($store:ty, $db:ty) => {
         fn payment_row(row: &<$db as ::sqlx::Database>::Row) -> $crate::Result<$crate::payments::ObjectRow> {
@@ -58,7 +64,11 @@ macro_rules! payment_store_impl {
 
         /// Binds `UPDATE`'s parameters.
         fn bind_update<'q>(r: &'q $crate::payments::ObjectRow) -> ::sqlx::query::Query<'q, $db, <$db as ::sqlx::Database>::Arguments> {
-            ::sqlx::query($crate::payments::sql::UPDATE)
+            bind_update_sql($crate::payments::sql::UPDATE, r)
+        }
+
+        fn bind_update_sql<'q>(sql: &'static str, r: &'q $crate::payments::ObjectRow) -> ::sqlx::query::Query<'q, $db, <$db as ::sqlx::Database>::Arguments> {
+            ::sqlx::query(sql)
                 .bind(r.kind.as_str())
                 .bind(&r.id)
                 .bind(&r.provider)
@@ -74,9 +84,12 @@ macro_rules! payment_store_impl {
 
         const SCHEDULE_SWEEP: &str = "UPDATE payment_objects SET sweep_at = $3 WHERE kind = $1 AND id = $2";
 
-        /// The mirror within one transaction, for the rules of `payments::mirror`.
+        /// The mirror within one transaction, for the rules of `payments::mirror`; a
+        /// sweep to schedule is written with the object's row when the rules update it.
         struct Mirror<'c> {
             conn: &'c mut <$db as ::sqlx::Database>::Connection,
+            sweep: Option<&'c $crate::payments::SweepAt>,
+            swept: bool,
         }
 
         impl Mirror<'_> {
@@ -137,7 +150,18 @@ macro_rules! payment_store_impl {
             }
 
             async fn update(&mut self, row: &$crate::payments::ObjectRow) -> $crate::Result<()> {
-                bind_update(row).execute(&mut *self.conn).await?;
+                match self.sweep {
+                    Some(s) if s.kind == row.kind && s.id == row.id => {
+                        bind_update_sql($crate::payments::sql::UPDATE_SWEPT, row)
+                            .bind(s.at)
+                            .execute(&mut *self.conn)
+                            .await?;
+                        self.swept = true;
+                    }
+                    _ => {
+                        bind_update(row).execute(&mut *self.conn).await?;
+                    }
+                }
                 Ok(())
             }
 
@@ -161,7 +185,7 @@ macro_rules! payment_store_impl {
                 report: &::switchyard_core::payment::ProviderReport,
                 now: i64,
             ) -> $crate::Result<$crate::payments::Applied> {
-                let mut mirror = Mirror { conn };
+                let mut mirror = Mirror { conn, sweep: None, swept: false };
                 $crate::payments::mirror::apply(&mut mirror, provider, report, now).await
             }
         }
@@ -295,8 +319,10 @@ macro_rules! payment_store_impl {
                 sweep: Option<&$crate::payments::SweepAt>,
             ) -> $crate::Result<$crate::payments::Applied> {
                 let mut tx = self.writer().begin().await?;
-                let applied = Self::apply_payment_reports_in(&mut *tx, provider, report, now).await?;
-                if let Some(s) = sweep {
+                let mut mirror = Mirror { conn: &mut *tx, sweep, swept: false };
+                let applied = $crate::payments::mirror::apply(&mut mirror, provider, report, now).await?;
+                let swept = mirror.swept;
+                if let Some(s) = sweep.filter(|_| !swept) {
                     ::sqlx::query(SCHEDULE_SWEEP)
                         .bind(s.kind.as_str())
                         .bind(&s.id)

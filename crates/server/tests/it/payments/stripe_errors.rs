@@ -131,7 +131,11 @@ async fn a_5xx_is_retried_with_the_same_idempotency_key() {
     assert!(tries.len() >= 2, "{} tries", tries.len());
     let key = tries[0].header("idempotency-key").expect("a key");
     assert!(key.starts_with("switchyard-pchk_"), "{key}");
-    assert!(tries.iter().all(|t| t.header("idempotency-key") == Some(key)));
+    assert!(
+        tries
+            .iter()
+            .all(|t| t.header("idempotency-key") == Some(key))
+    );
     assert_eq!(fake.created("checkout_session"), 1);
     app.finish().await;
 }
