@@ -8,9 +8,10 @@
 //!    row written before the call and the row updated after it.
 //! 2. Mirror lag: signed `customer.subscription.created` webhooks for customers the hub
 //!    made, posted to the hub's declared Stripe source at a steady rate; for each, the
-//!    time from posting it until `GET /v1/payments/customers/{id}` answers
-//!    `subscribed: true`. Beside it, the webhook's own answer time (`POST /in`, 200 after
-//!    commit) and the read's round trip, which bound the lag's resolution.
+//!    time from posting it until the mirror lists its subscription as `active` (which
+//!    is when its customer answers `subscribed: true`). Beside it, the webhooks' own
+//!    answer times (`POST /in`, 200 after commit) and the list read's round trip, which
+//!    bounds the lag's resolution.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -239,72 +240,75 @@ fn percentile(v: &mut [Duration], p: f64) -> f64 {
         .map_or(0.0, |d| ms(*d))
 }
 
-/// A webhook posted and not yet seen in the mirror.
-struct Pending {
-    customer: String,
-    posted: Instant,
-}
-
-/// Posts one `customer.subscription.created` per customer at `rate` per second, and
-/// has `POLLERS` tasks read the pending customers in turn until the mirror says
-/// `subscribed` (a bounded read load, so that the measurement does not starve the hub).
+/// Posts one `customer.subscription.created` per customer at `rate` per second, while
+/// one reader lists the newest subscriptions of the mirror
+/// (`GET /v1/payments/subscriptions?limit=50`, newest first) back to back: a webhook's
+/// lag is the time from posting it until its subscription is listed. One list read
+/// serves every pending webhook, so the measurement costs the hub little.
 async fn mirror_lag(hub: &BenchHub, args: &Args) {
-    const POLLERS: usize = 2;
     let n = (args.rate * args.seconds) as usize;
     let made = customers(hub, n).await;
     let path = intake_path(hub).await;
     let url = format!("http://{}{path}", hub.addr);
     let figures = Arc::new(Mutex::new(Lag::default()));
-    let pending = Arc::new(Mutex::new(std::collections::VecDeque::<Pending>::new()));
+    let pending = Arc::new(Mutex::new(
+        std::collections::HashMap::<String, Instant>::new(),
+    ));
     let posting = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let mut pollers = Vec::new();
-    for _ in 0..POLLERS {
+    let reader = {
         let (client, figures, pending, posting) = (
             hub.client.clone(),
             figures.clone(),
             pending.clone(),
             posting.clone(),
         );
-        let (base, key) = (format!("http://{}", hub.addr), hub.key.clone());
-        pollers.push(tokio::spawn(async move {
+        let (list, key) = (
+            format!("http://{}/v1/payments/subscriptions?limit=50", hub.addr),
+            hub.key.clone(),
+        );
+        tokio::spawn(async move {
             loop {
-                let next = pending.lock().await.pop_front();
-                let Some(p) = next else {
-                    if !posting.load(std::sync::atomic::Ordering::Relaxed) {
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_micros(500)).await;
-                    continue;
-                };
+                let done = !posting.load(std::sync::atomic::Ordering::Relaxed);
+                if done && pending.lock().await.is_empty() {
+                    return;
+                }
                 let r0 = Instant::now();
-                let seen = match client
-                    .get(format!("{base}/v1/payments/customers/{}", p.customer))
-                    .bearer_auth(&key)
-                    .send()
-                    .await
-                {
+                let listed = match client.get(&list).bearer_auth(&key).send().await {
                     Ok(r) => r.json::<Value>().await.ok(),
                     Err(_) => None,
                 };
-                let read = r0.elapsed();
+                let seen_at = Instant::now();
                 let mut f = figures.lock().await;
-                f.read.push(read);
-                if seen.is_some_and(|v| v["subscribed"] == true) {
-                    f.lag.push(p.posted.elapsed());
-                } else if p.posted.elapsed() > Duration::from_secs(10) {
-                    f.lost += 1;
-                } else {
-                    drop(f);
-                    pending.lock().await.push_back(p);
+                f.read.push(seen_at - r0);
+                let mut waiting = pending.lock().await;
+                for sub in listed
+                    .as_ref()
+                    .and_then(|v| v["data"].as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    let active = sub["status"] == "active";
+                    if let Some(posted) = sub["provider_id"]
+                        .as_str()
+                        .filter(|_| active)
+                        .and_then(|id| waiting.remove(id))
+                    {
+                        f.lag.push(seen_at - posted);
+                    }
                 }
+                let before = waiting.len();
+                waiting.retain(|_, posted| posted.elapsed() < Duration::from_secs(10));
+                f.lost += before - waiting.len();
+                drop((waiting, f));
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
-        }));
-    }
+        })
+    };
 
     let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / args.rate));
     let mut posts = Vec::new();
     let started = Instant::now();
-    for (i, (hub_id, cus)) in made.into_iter().enumerate() {
+    for (i, (_, cus)) in made.into_iter().enumerate() {
         ticks.tick().await;
         let (client, url, figures, pending) = (
             hub.client.clone(),
@@ -324,6 +328,7 @@ async fn mirror_lag(hub: &BenchHub, args: &Args) {
             let t = switchyard_core::time::now_ms() / 1000;
             let header = switchyard_signatures::stripe::sign(WEBHOOK_SECRET, t, body.as_bytes());
             let posted = Instant::now();
+            pending.lock().await.insert(format!("sub_bench_{i}"), posted);
             let r = client
                 .post(&url)
                 .header("stripe-signature", header)
@@ -333,14 +338,11 @@ async fn mirror_lag(hub: &BenchHub, args: &Args) {
                 .await;
             let answered = posted.elapsed();
             if !r.is_ok_and(|r| r.status().is_success()) {
+                pending.lock().await.remove(&format!("sub_bench_{i}"));
                 figures.lock().await.lost += 1;
                 return;
             }
             figures.lock().await.answer.push(answered);
-            pending.lock().await.push_back(Pending {
-                customer: hub_id,
-                posted,
-            });
         }));
     }
     let offered = n as f64 / started.elapsed().as_secs_f64();
@@ -348,9 +350,7 @@ async fn mirror_lag(hub: &BenchHub, args: &Args) {
         let _ = t.await;
     }
     posting.store(false, std::sync::atomic::Ordering::Relaxed);
-    for t in pollers {
-        let _ = t.await;
-    }
+    let _ = reader.await;
     let mut f = figures.lock().await;
     let count = f.lag.len();
     println!(
@@ -365,7 +365,7 @@ async fn mirror_lag(hub: &BenchHub, args: &Args) {
         percentile(&mut f.answer, 0.99)
     );
     println!(
-        "  GET customer ({POLLERS} pollers)     p50 {:>6.2} ms  p99 {:>6.2} ms  ({} reads)",
+        "  GET subscriptions (the reader)  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} reads)",
         percentile(&mut f.read, 0.50),
         percentile(&mut f.read, 0.99),
         f.read.len()

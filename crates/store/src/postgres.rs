@@ -49,9 +49,11 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))
             .acquire_timeout(options.acquire_timeout)
-            // The check below replaces sqlx's liveness ping: one round trip either way.
+            // sqlx pings a connection when it comes back; the check below runs then too,
+            // in the task that returns it, so handing a connection out costs no round
+            // trip on the caller's path.
             .test_before_acquire(false)
-            .before_acquire(|conn, _| Box::pin(async move { leave_transaction(conn).await }))
+            .after_release(|conn, _| Box::pin(async move { leave_transaction(conn).await }))
             .connect_with(connect)
             .await?;
         let notify = Arc::new(Notify::new());
@@ -72,18 +74,21 @@ impl PgStore {
     }
 }
 
-/// Makes sure a pooled connection is not inside a transaction before it is handed out.
-/// A task dropped half-way through `BEGIN` can return its connection with the server
-/// inside a transaction that the client does not know about; every later statement on
-/// it would then run in that transaction (and, once one fails, fail). Outside a
-/// transaction block, PostgreSQL starts each statement's own transaction at the
-/// statement's start, so the two timestamps are equal; inside one they differ. A
-/// connection in a failed transaction answers the check with an error and is dropped.
+/// Makes sure a connection coming back to the pool is not inside a transaction before
+/// it can be handed out again. A task dropped half-way through `BEGIN` can return its
+/// connection with the server inside a transaction that the client does not know about;
+/// every later statement on it would then run in that transaction (and, once one fails,
+/// fail). Sent as a simple query, outside a transaction block the statement's own
+/// transaction starts with it, so the two timestamps are equal; inside one they differ.
+/// (Sent as a prepared statement, they would differ outside a block too: its implicit
+/// transaction starts at the first message, the statement at the last.) A connection in
+/// a failed transaction answers the check with an error and is dropped.
 async fn leave_transaction(conn: &mut PgConnection) -> std::result::Result<bool, sqlx::Error> {
-    let outside: bool =
-        sqlx::query_scalar("SELECT transaction_timestamp() = statement_timestamp()")
-            .fetch_one(&mut *conn)
-            .await?;
+    use sqlx::Row as _;
+    let outside: bool = sqlx::raw_sql("SELECT transaction_timestamp() = statement_timestamp()")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
     if !outside {
         tracing::warn!("a pooled PostgreSQL connection was left inside a transaction; rolled back");
         sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
@@ -373,5 +378,62 @@ mod tests {
         assert!(!plain("postgres://u@127.0.0.1/db?sslmode=require"));
         assert!(!plain("postgres://u@db.internal:5432/db"));
         assert!(!plain("postgres://u@10.0.0.5/db"));
+    }
+
+    /// A connection given back while the server is inside a transaction the client does
+    /// not know of (a `BEGIN` whose future was dropped) is rolled back before anyone gets
+    /// it again; ordinary connections are not touched (no stray `ROLLBACK`).
+    #[tokio::test]
+    async fn a_connection_returned_inside_a_transaction_is_rolled_back() {
+        let db = crate::testing::TestDb::postgres().await;
+        let store = PgStore::connect(
+            &db.url,
+            &ConnectOptions {
+                max_connections: 2,
+                ..ConnectOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        // Watches from a connection of its own.
+        let mut watcher = store.pool().acquire().await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        assert!(leave_transaction(&mut conn).await.unwrap(), "outside: kept");
+        sqlx::raw_sql("BEGIN").execute(&mut *conn).await.unwrap();
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
+                    .bind(pid)
+                    .fetch_optional(&mut *watcher)
+                    .await
+                    .unwrap();
+            if state.as_deref() == Some("idle") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still {state:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(watcher);
+        // Every connection the pool hands out now runs statements outside a transaction.
+        for _ in 0..4 {
+            let mut c = store.pool().acquire().await.unwrap();
+            assert!(leave_transaction(&mut c).await.unwrap());
+            let outside: bool =
+                sqlx::raw_sql("SELECT transaction_timestamp() = statement_timestamp()")
+                    .fetch_one(&mut *c)
+                    .await
+                    .unwrap()
+                    .try_get(0)
+                    .unwrap();
+            assert!(outside);
+        }
+        drop(store);
+        db.cleanup().await;
     }
 }
