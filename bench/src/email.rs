@@ -78,7 +78,7 @@ fn line(name: &str, n: usize, took: Option<Duration>) -> String {
 async fn smtp_baseline(sink: &smtp_sink::SmtpSink, n: usize) -> Option<Duration> {
     let config: EmailProviderConfig = serde_json::from_value(smtp_provider(sink)).unwrap();
     let provider = config
-        .build(&reqwest::Client::new())
+        .build(&switchyard_providers::http_client())
         .expect("smtp provider");
     let start_count = sink.received.load(Ordering::Relaxed);
     let started = Instant::now();

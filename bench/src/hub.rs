@@ -53,7 +53,7 @@ impl BenchHub {
         BenchHub {
             addr,
             key: key.expect("a new store gets a bootstrap key"),
-            client: reqwest::Client::new(),
+            client: switchyard_providers::http_client(),
             db,
             config,
             stop,

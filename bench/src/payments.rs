@@ -64,7 +64,7 @@ fn checkout_body(n: usize) -> String {
 async fn direct(fake: &StripeFake, n: usize, connections: usize) -> load::Figures {
     let built = fake
         .config("stripe")
-        .build(&reqwest::Client::new())
+        .build(&switchyard_providers::http_client())
         .expect("stripe provider");
     let provider = built.provider;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));

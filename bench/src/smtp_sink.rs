@@ -223,7 +223,7 @@ mod tests {
             from: None,
             ca_file: None,
         })
-        .build_with_env(&reqwest::Client::new(), &|_| None)
+        .build_with_env(&switchyard_providers::http_client(), &|_| None)
         .expect("smtp provider");
 
         let mut sends = tokio::task::JoinSet::new();

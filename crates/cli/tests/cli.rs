@@ -118,7 +118,9 @@ mod reqwest {
             .build()
             .unwrap();
         rt.block_on(async {
-            ::reqwest::get(url)
+            ::switchyard_providers::http_client()
+                .get(url)
+                .send()
                 .await
                 .map(|r| r.status().as_u16())
                 .map_err(|e| e.to_string())
@@ -131,7 +133,7 @@ mod reqwest {
             .build()
             .unwrap();
         rt.block_on(async {
-            let client = ::reqwest::Client::new();
+            let client = ::switchyard_providers::http_client();
             let mut req = client.request(method.parse().unwrap(), url);
             if let Some(key) = key {
                 req = req.bearer_auth(key);

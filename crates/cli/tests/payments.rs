@@ -26,7 +26,7 @@ fn text(b: &[u8]) -> String {
 
 /// Three customers at the fake, two of them subscribed through checkouts made there.
 async fn seed(fake: &StripeFake) {
-    let http = reqwest::Client::new();
+    let http = switchyard_providers::http_client();
     let post = |path: &str, form: Vec<(&str, String)>| {
         http.post(format!("{}{path}", fake.url()))
             .bearer_auth(fake.secret_key())

@@ -28,6 +28,7 @@ pub mod testing;
 
 pub use config::Env;
 pub use error::{ConfigError, SendError};
+pub use http::{client as http_client, client_builder as http_client_builder};
 
 /// What a provider reports for a message it accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -41,7 +41,7 @@ fn smtp_with(
         from: None,
         ca_file: ca_file.map(|p| p.to_string_lossy().into_owned()),
     })
-    .build_with_env(&reqwest::Client::new(), &|_| None)
+    .build_with_env(&switchyard_providers::http_client(), &|_| None)
     .expect("smtp provider")
 }
 
@@ -388,7 +388,7 @@ fn an_unreadable_authority_file_is_a_configuration_error() {
             from: None,
             ca_file: Some(path.to_string_lossy().into_owned()),
         })
-        .build_with_env(&reqwest::Client::new(), &|_| None)
+        .build_with_env(&switchyard_providers::http_client(), &|_| None)
         .expect_err("bad ca_file");
         let text = e.to_string();
         assert!(text.contains("ca_file") && text.contains(says), "{text}");
@@ -447,7 +447,7 @@ async fn file_provider_writes_a_parseable_eml() {
         dir: dir.clone(),
         from: Some("no-reply@acme.test".into()),
     })
-    .build_with_env(&reqwest::Client::new(), &|_| None)
+    .build_with_env(&switchyard_providers::http_client(), &|_| None)
     .expect("file provider");
     assert_eq!(provider.default_from(), Some("no-reply@acme.test"));
 
@@ -523,7 +523,7 @@ async fn file_provider_writes_a_parseable_eml() {
 #[tokio::test]
 async fn console_provider_returns_an_id() {
     let provider = EmailProviderConfig::Console(ConsoleConfig::default())
-        .build_with_env(&reqwest::Client::new(), &|_| None)
+        .build_with_env(&switchyard_providers::http_client(), &|_| None)
         .expect("console provider");
     let mut message = email("msg_01console", "Logged");
     message.text = Some("not logged".into());

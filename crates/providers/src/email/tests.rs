@@ -81,7 +81,7 @@ fn every_kind_parses_and_builds() {
         (smtp::SmtpTls::None, Some(4), Some(3))
     );
 
-    let http = reqwest::Client::new();
+    let http = crate::http_client();
     let env = env(&[("SENDGRID_API_KEY", "SG.from-env")]);
     for config in &providers {
         let provider = config.build_with_env(&http, &env).expect("built");
@@ -107,7 +107,7 @@ fn unknown_keys_and_kinds_are_refused() {
 
 #[test]
 fn missing_keys_name_the_variable_that_would_supply_them() {
-    let http = reqwest::Client::new();
+    let http = crate::http_client();
     let no_env = env(&[]);
     let sendgrid = &parse("[[providers]]\nkind = \"sendgrid\"\n").expect("parsed")[0];
     let e = sendgrid.build_with_env(&http, &no_env).expect_err("no key");
@@ -157,7 +157,7 @@ fn secrets_never_print() {
     assert!(json.contains(r#""url":"[redacted]""#), "{json}");
     assert!(json.contains(r#""api_key":"[redacted]""#), "{json}");
 
-    let http = reqwest::Client::new();
+    let http = crate::http_client();
     let built = providers[4]
         .build_with_env(&http, &env(&[]))
         .expect("built");

@@ -24,6 +24,27 @@ mod oauth;
 
 pub(crate) use oauth::ClientCredentials;
 
+/// A builder of `reqwest` clients for the hub and its tests. TLS is rustls on `ring`,
+/// the build's one crypto stack, installed as the process's default the first time.
+/// Every client is made here (`clippy.toml` refuses `reqwest::Client::new` and
+/// `::builder`): a client made before the default is installed would panic.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // Another default installed first (by an embedding program) is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    #[allow(clippy::disallowed_methods)] // the one place clients are made
+    reqwest::Client::builder()
+}
+
+/// A client with `reqwest`'s defaults, from [`client_builder`].
+pub fn client() -> reqwest::Client {
+    client_builder()
+        .build()
+        .expect("a client with the default settings builds")
+}
+
 /// How a provider authenticates its requests.
 #[derive(Debug)]
 #[allow(clippy::enum_variant_names)] // `OAuth` is the protocol's name, not a repeat of `Auth`.

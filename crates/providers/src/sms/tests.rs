@@ -54,7 +54,7 @@ timeout_secs = 2
         ]
     );
 
-    let http = reqwest::Client::new();
+    let http = crate::http_client();
     let env = env(&[
         ("TWILIO_ACCOUNT_SID", "AC123"),
         ("TWILIO_AUTH_TOKEN", "tw-secret"),
@@ -75,7 +75,7 @@ timeout_secs = 2
 
 #[test]
 fn missing_credentials_name_key_and_variable() {
-    let http = reqwest::Client::new();
+    let http = crate::http_client();
     let twilio = &parse("[[providers]]\nkind = \"twilio\"\n").expect("parsed")[0];
     let e = twilio.build_with_env(&http, &env(&[])).expect_err("no sid");
     assert_eq!(
@@ -125,7 +125,7 @@ fn secrets_serialize_redacted() {
 #[tokio::test]
 async fn console_takes_text_and_declines_media() {
     let console = SmsProviderConfig::Console(console::ConsoleConfig::default())
-        .build_with_env(&reqwest::Client::new(), &env(&[]))
+        .build_with_env(&crate::http_client(), &env(&[]))
         .expect("built");
     let mut sms = Sms {
         message_id: "msg_1".into(),

@@ -105,7 +105,7 @@ impl Maildev {
             smtp_port,
             web_port,
             dir,
-            http: reqwest::Client::new(),
+            http: crate::http_client(),
         };
         maildev.wait_ready().await;
         maildev

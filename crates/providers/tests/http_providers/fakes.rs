@@ -92,7 +92,7 @@ pub struct Fake {
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::new()
+    switchyard_providers::http_client()
 }
 
 pub fn no_env(_: &str) -> Option<String> {

@@ -24,7 +24,7 @@ pub fn no_env(_: &str) -> Option<String> {
 /// Builds `config` the way the hub does, with an empty environment.
 pub fn build(config: &PaymentProviderConfig) -> Arc<dyn PaymentProvider> {
     config
-        .build_with_env(&reqwest::Client::new(), &no_env)
+        .build_with_env(&switchyard_providers::http_client(), &no_env)
         .expect("the fake's settings build")
         .provider
 }

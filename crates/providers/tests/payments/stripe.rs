@@ -369,7 +369,7 @@ async fn stripe_refuses_a_wrong_key_and_a_key_reused_for_another_request() {
 #[tokio::test]
 async fn stripe_fake_refuses_unknown_parameters_like_stripe() {
     let fake = StripeFake::start().await;
-    let answer = reqwest::Client::new()
+    let answer = switchyard_providers::http_client()
         .post(format!("{}/v1/customers", fake.url()))
         .bearer_auth(fake.secret_key())
         .form(&[("email", EMAIL), ("nickname", "Annie")])

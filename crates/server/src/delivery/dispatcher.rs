@@ -78,7 +78,7 @@ struct Ready {
 /// lead past the address guard), no proxy from the environment, and destinations
 /// resolved through the guard so the checked address is the one connected to.
 fn client(config: &DeliveryConfig) -> reqwest::Client {
-    reqwest::Client::builder()
+    switchyard_providers::http_client_builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()

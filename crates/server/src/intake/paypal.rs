@@ -22,7 +22,7 @@ pub(crate) struct PaypalCerts {
 
 impl PaypalCerts {
     pub(crate) fn new(allowed: Vec<String>) -> Self {
-        let client = reqwest::Client::builder()
+        let client = switchyard_providers::http_client_builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -117,7 +117,7 @@ impl Messaging {
         messages: &MessagesConfig,
         body_limit: usize,
     ) -> Result<Self, MessagingError> {
-        let http = reqwest::Client::builder()
+        let http = switchyard_providers::http_client_builder()
             .user_agent(concat!("Switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let (configured, fallback) = providers::from_config(email, sms, messages, &http)?;

@@ -88,7 +88,7 @@ struct Inner {
 impl Payments {
     /// Builds every provider of the configuration file.
     pub(crate) fn new(wiring: Wiring, config: &PaymentsConfig) -> Result<Self, PaymentsError> {
-        let http = reqwest::Client::builder()
+        let http = switchyard_providers::http_client_builder()
             .user_agent(concat!("Switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let providers = providers::Providers::from_config(&config.providers, &http)?;

@@ -388,7 +388,7 @@ mod tests {
 
     #[test]
     fn events_go_to_the_provider_naming_their_source_or_the_only_one_of_their_kind() {
-        let http = reqwest::Client::new();
+        let http = switchyard_providers::http_client();
         let entry = |toml_text: &str| {
             let c: PaymentProviderConfig = toml::from_str(toml_text).unwrap();
             let built = c.build_with_env(&http, &|_| None).unwrap();

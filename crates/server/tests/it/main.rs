@@ -102,7 +102,7 @@ impl TestApp {
         }));
         TestApp {
             addr,
-            client: reqwest::Client::new(),
+            client: switchyard_providers::http_client(),
             key,
             db,
             state,

@@ -9,7 +9,7 @@ pub(super) async fn kill_9_while_delivering_loses_no_delivery(backend: Backend) 
     let db = TestDb::new(backend).await;
     let config = config_for(&db);
     let dir = scratch_dir();
-    let client = reqwest::Client::new();
+    let client = switchyard_providers::http_client();
     let receiver = Receiver::start().await;
     // At most 4 deliveries of 100 ms at once: about 40/s, so the hub is killed mid-way
     // even when posting the events is slow.

@@ -31,7 +31,7 @@ pub(super) async fn kill_9_while_sending_loses_no_message(backend: Backend) {
     )
     .unwrap();
     let env = [("SWITCHYARD_CONFIG", settings.to_str().unwrap())];
-    let client = reqwest::Client::new();
+    let client = switchyard_providers::http_client();
     let mut first = ChildHub::start_with(&dir, &config, &env);
     let total = 300;
     let mut ids = Vec::new();

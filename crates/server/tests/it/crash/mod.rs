@@ -181,7 +181,7 @@ async fn kill_9_loses_no_acknowledged_row_and_resumes_jobs(backend: Backend) {
     let dir = scratch_dir();
 
     let mut first = ChildHub::start(&dir, &config);
-    let client = reqwest::Client::new();
+    let client = switchyard_providers::http_client();
     let mut acknowledged = Vec::new();
     for i in 0..20 {
         let r = client
@@ -397,7 +397,7 @@ async fn kill_9_under_intake_load_loses_no_acknowledged_event(backend: Backend) 
     let db = TestDb::new(backend).await;
     let config = config_for(&db);
     let dir = scratch_dir();
-    let client = reqwest::Client::builder()
+    let client = switchyard_providers::http_client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();

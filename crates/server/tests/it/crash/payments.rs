@@ -50,7 +50,7 @@ pub(super) async fn kill_9_while_calling_the_provider_makes_each_object_once(bac
 
     // Stripe makes the sessions at once but answers too late: the hub dies waiting.
     fake.delay(Duration::from_secs(30));
-    let client = reqwest::Client::new();
+    let client = switchyard_providers::http_client();
     let mut calls = JoinSet::new();
     for (name, key) in [
         ("retried", "order-retried"),

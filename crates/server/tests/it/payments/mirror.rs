@@ -153,7 +153,7 @@ async fn unordered_and_repeated_webhooks_never_move_the_mirror_back(backend: Bac
 
 async fn a_backfill_imports_what_the_provider_has_and_a_rerun_changes_nothing(backend: Backend) {
     let fake = StripeFake::start().await;
-    let http = reqwest::Client::new();
+    let http = switchyard_providers::http_client();
     let mut customers = Vec::new();
     for i in 0..3 {
         let c: Value = http

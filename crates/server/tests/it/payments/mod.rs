@@ -64,7 +64,7 @@ impl Localstripe {
         Localstripe {
             child,
             url,
-            http: reqwest::Client::new(),
+            http: switchyard_providers::http_client(),
         }
     }
 
