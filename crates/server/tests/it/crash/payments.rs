@@ -127,4 +127,7 @@ pub(super) async fn kill_9_while_calling_the_provider_makes_each_object_once(bac
         "each was asked again after the restart ({calls} calls)"
     );
     assert_eq!(fake.created("checkout_session"), 2, "one session each");
+    drop(second);
+    db.cleanup().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
