@@ -67,6 +67,7 @@ crate::text_enum! {
         Templates = "templates",
         Accounts = "accounts",
         Payments = "payments",
+        Storage = "storage",
     }
 }
 

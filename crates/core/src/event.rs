@@ -117,6 +117,14 @@ const fn t(name: &'static str, description: &'static str) -> EventType {
 /// keeps the provider's own type.
 pub const HUB_EVENT_TYPES: &[EventType] = &[
     t(
+        "storage.object.created",
+        "An object was written to a store (uploaded, copied or a direct upload completed).",
+    ),
+    t(
+        "storage.object.deleted",
+        "An object was deleted from a store.",
+    ),
+    t(
         "payment.checkout.approved",
         "A buyer approved a checkout; it is not captured yet.",
     ),

@@ -1,5 +1,5 @@
 //! Domain types shared by every Switchyard crate: prefixed ids, API keys, sources and
-//! events, deliveries, messages, credits, payments, the provider registry's records, the secret
+//! events, deliveries, messages, credits, payments, stored objects and their access rules, the provider registry's records, the secret
 //! vault's sealing, durations, timestamps and the in-memory metrics registry.
 //!
 //! Nothing here performs I/O.
@@ -21,6 +21,7 @@ pub mod provider;
 pub mod schema;
 pub mod secret;
 pub mod source;
+pub mod storage;
 pub mod time;
 pub mod vault;
 

@@ -11,6 +11,8 @@ crate::text_enum! {
         Sms = "sms",
         /// Payment providers (payments).
         Payments = "payments",
+        /// Object stores (storage).
+        Storage = "storage",
     }
 }
 

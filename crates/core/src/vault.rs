@@ -72,6 +72,19 @@ impl MasterKey {
     pub fn to_base64(&self) -> &Secret<String> {
         &self.encoded
     }
+
+    /// A 256-bit key for one `purpose` (e.g. `"storage.signed-urls"`), derived from this
+    /// master key with HMAC-SHA256, so that no purpose ever uses the master key itself.
+    pub fn derive(&self, purpose: &str) -> Secret<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let raw = STANDARD
+            .decode(self.encoded.expose())
+            .expect("the encoded form was made from the key");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&raw).expect("any key length");
+        mac.update(b"switchyard/");
+        mac.update(purpose.as_bytes());
+        Secret::new(mac.finalize().into_bytes().into())
+    }
 }
 
 /// A sealed value as stored.

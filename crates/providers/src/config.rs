@@ -45,8 +45,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// Like [`Ctx::missing`], for a variable whose name is built from the configuration.
+    pub fn missing_var(&self, key: &'static str, var: String) -> ConfigError {
+        ConfigError::MissingVar {
+            channel: self.channel,
+            provider: self.provider.to_string(),
+            key,
+            env: var,
+        }
+    }
+
     /// The configured value, else the non-empty environment variable `var`.
-    pub fn or_env(&self, value: Option<&str>, var: &'static str) -> Option<String> {
+    pub fn or_env(&self, value: Option<&str>, var: &str) -> Option<String> {
         match value {
             Some(v) if !v.is_empty() => Some(v.to_string()),
             _ => (self.env)(var).filter(|v| !v.is_empty()),

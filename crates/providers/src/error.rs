@@ -68,6 +68,15 @@ pub enum ConfigError {
         /// The environment variable read when the key is absent, if any.
         env: Option<&'static str>,
     },
+    /// Like [`ConfigError::Missing`], for a key whose variable's name is built from the
+    /// configuration (a storage `env_prefix`, e.g. `MEDIA_S3_BUCKET`).
+    #[error("{channel} provider \"{provider}\": {key} is not set (set it or {env})")]
+    MissingVar {
+        channel: &'static str,
+        provider: String,
+        key: &'static str,
+        env: String,
+    },
     #[error("{channel} provider \"{provider}\": {key} is invalid: {reason}")]
     Invalid {
         channel: &'static str,
@@ -124,6 +133,16 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "email provider \"sendgrid\": api_key is not set (set it or SENDGRID_API_KEY)"
+        );
+        let e = ConfigError::MissingVar {
+            channel: "storage",
+            provider: "media".into(),
+            key: "bucket",
+            env: "MEDIA_S3_BUCKET".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "storage provider \"media\": bucket is not set (set it or MEDIA_S3_BUCKET)"
         );
         let e = SendError::RateLimited {
             retry_after: Some(Duration::from_secs(7)),

@@ -1,10 +1,14 @@
-//! Provider clients: email, SMS and payments.
+//! Provider clients: email, SMS, payments and object storage.
 //!
 //! Each provider is one module under [`email`], [`sms`] or [`payments`] with a config struct, the wire
 //! structs it sends and the mapping of its answers. A provider is chosen by a
 //! `kind`-tagged config enum ([`email::EmailProviderConfig`], [`sms::SmsProviderConfig`],
 //! [`payments::PaymentProviderConfig`])
 //! whose `build` returns the trait object the hub sends through.
+//!
+//! [`storage`] builds object stores (S3, R2, MinIO, GCS, a local directory, memory) from
+//! a [`storage::StoreConfig`] on `object_store`'s clients, with presigned URLs and
+//! multipart uploads for the cloud kinds.
 //!
 //! What every HTTP provider shares (timeouts, authentication headers, the mapping of
 //! HTTP statuses to [`SendError`], `Retry-After`, request tracing) lives once in a
@@ -23,6 +27,7 @@ mod error;
 mod http;
 pub mod payments;
 pub mod sms;
+pub mod storage;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

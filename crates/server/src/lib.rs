@@ -32,6 +32,7 @@ mod messaging;
 mod payments;
 mod providers;
 mod runtime;
+mod storage;
 
 pub use config::Config;
 pub use payments::{SyncError, SyncProgress};
@@ -43,6 +44,7 @@ use intake::Intake;
 use messaging::Messaging;
 use payments::Payments;
 use providers::Registry;
+use storage::Storage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -77,6 +79,7 @@ pub struct Hub {
     delivery: Delivery,
     messaging: Messaging,
     payments: Payments,
+    storage: Storage,
     registry: Registry,
 }
 
@@ -150,8 +153,19 @@ impl Hub {
             &config.payments,
         )
         .map_err(|e| ServerError::Config(e.to_string()))?;
+        let storage = Storage::new(
+            storage::Wiring {
+                store: store.clone(),
+                vault: vault.clone(),
+                data_dir: config.data_dir(),
+                base_url: config.base_url(),
+            },
+            &config.storage,
+        )
+        .map_err(|e| ServerError::Config(e.to_string()))?;
         let mut registrants = messaging.registrants();
         registrants.push(payments.registrant());
+        registrants.push(storage.registrant());
         let registry = Registry::new(store.clone(), vault.clone(), registrants);
         intake
             .declare_all(&config.sources)
@@ -186,6 +200,7 @@ impl Hub {
             delivery,
             messaging,
             payments,
+            storage,
             registry,
         })
     }
@@ -233,9 +248,11 @@ impl Hub {
             .merge(credits::router(store.clone()))
             .merge(self.messaging.api())
             .merge(self.payments.api())
+            .merge(self.storage.api())
             .merge(self.registry.api());
         let public = health::router(store.clone(), self.services.metrics.clone())
-            .merge(self.intake.public());
+            .merge(self.intake.public())
+            .merge(self.storage.public());
         let (api, api_paths) = api.split_for_parts();
         let (public, mut paths) = public.split_for_parts();
         paths.merge(api_paths);
@@ -266,6 +283,7 @@ impl Hub {
         let observer = observe::Observer {
             metrics: self.services.metrics.clone(),
             timeout: self.config.http.request_timeout.0,
+            streaming: Arc::new(Storage::STREAMING.into_iter().collect()),
         };
         limits::cap(app, self.config.http.body_limit.0)
             .layer(from_fn_with_state(observer, observe::observe))
@@ -317,8 +335,16 @@ impl Hub {
             if config.payments.enabled {
                 tasks.push(self.payments.start(stop_rx.clone()));
             }
+            if config.storage.enabled {
+                tasks.push(self.storage.start(stop_rx.clone()));
+            }
         }
 
+        if config.public_url.is_none()
+            && let Ok(addr) = listener.local_addr()
+        {
+            self.storage.listening_on(addr);
+        }
         let mut http_stop = stop_rx.clone();
         let app = self.router();
         let listener = http::listener::ProblemListener(listener);

@@ -77,6 +77,7 @@ macro_rules! sql_store_impl {
         $crate::providers::sql::provider_store_impl!($store, $db);
         $crate::idempotency::sql::idempotency_store_impl!($store, $db);
         $crate::payments::sql::payment_store_impl!($store, $db);
+        $crate::storage::sql::storage_store_impl!($store, $db);
     };
 }
 

@@ -5,7 +5,7 @@
 //! The trait is sliced by capability, each slice beside its SQL: [`keys`], [`vault`]
 //! (secrets), [`intake`] (sources, events and their processing), [`delivery`],
 //! [`credits`], [`messaging`] (messages, status reports, templates), [`payments`] (the
-//! payments mirror), [`providers`] (the provider registry), [`idempotency`] and [`queue`]. [`Store`] is their union and is
+//! payments mirror), [`storage`] (objects, access rules, uploads), [`providers`] (the provider registry), [`idempotency`] and [`queue`]. [`Store`] is their union and is
 //! what the server holds as `Arc<dyn Store>`. Every implementation passes the same
 //! conformance suite (`tests/conformance.rs`). What differs between the two SQL
 //! backends is confined to [`dialect::Dialect`].
@@ -33,6 +33,7 @@ pub mod providers;
 pub mod queue;
 mod sql;
 pub mod sqlite;
+pub mod storage;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vault;
@@ -48,6 +49,7 @@ pub use migrate::MigrationStatus;
 pub use payments::PaymentStore;
 pub use providers::ProviderStore;
 pub use queue::{Job, JobFate, JobQueue, NewJob};
+pub use storage::StorageStore;
 pub use vault::SecretStore;
 
 /// Keyset pagination: newest first, starting strictly after `cursor` (an id).
@@ -82,6 +84,7 @@ pub trait Store:
     + TemplateStore
     + IdempotencyStore
     + PaymentStore
+    + StorageStore
     + JobQueue
     + Admin
     + std::fmt::Debug
@@ -100,6 +103,7 @@ impl<
         + TemplateStore
         + IdempotencyStore
         + PaymentStore
+        + StorageStore
         + JobQueue
         + Admin
         + std::fmt::Debug,

@@ -27,6 +27,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     8 "idempotency_keys" "0008_idempotency_keys.sql",
     9 "capability_layout" "0009_capability_layout.sql",
     10 "payments" "0010_payments.sql",
+    11 "storage" "0011_storage.sql",
 );
 
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
@@ -40,6 +41,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     8 "idempotency_keys" "0008_idempotency_keys.sql",
     9 "capability_layout" "0009_capability_layout.sql",
     10 "payments" "0010_payments.sql",
+    11 "storage" "0011_storage.sql",
 );
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -19,6 +19,7 @@ pub const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres
 pub struct TestDb {
     pub backend: Backend,
     pub url: String,
+    /// A scratch directory removed by `cleanup` (the SQLite file's, on SQLite).
     pub dir: Option<PathBuf>,
     pg_name: Option<String>,
 }
@@ -78,10 +79,13 @@ impl TestDb {
         } else {
             format!("?{options}")
         };
+        // A scratch directory for files beside the database (object stores…).
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
         TestDb {
             backend: Backend::Postgres,
             url: format!("{base}/{name}{options}"),
-            dir: None,
+            dir: Some(dir),
             pg_name: Some(name),
         }
     }

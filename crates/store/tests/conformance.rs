@@ -22,6 +22,8 @@ mod messages;
 mod payments;
 #[path = "conformance/queue.rs"]
 mod queue;
+#[path = "conformance/storage.rs"]
+mod storage;
 #[path = "conformance/templates.rs"]
 mod templates;
 

@@ -29,13 +29,20 @@ pub(crate) use oauth::ClientCredentials;
 /// Every client is made here (`clippy.toml` refuses `reqwest::Client::new` and
 /// `::builder`): a client made before the default is installed would panic.
 pub fn client_builder() -> reqwest::ClientBuilder {
+    install_crypto_provider();
+    #[allow(clippy::disallowed_methods)] // the one place clients are made
+    reqwest::Client::builder()
+}
+
+/// Installs rustls on `ring` as the process's default crypto provider, once. Whatever
+/// builds a `reqwest` client without [`client_builder`] (object stores' own clients)
+/// calls this first.
+pub(crate) fn install_crypto_provider() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         // Another default installed first (by an embedding program) is kept.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
-    #[allow(clippy::disallowed_methods)] // the one place clients are made
-    reqwest::Client::builder()
 }
 
 /// A client with `reqwest`'s defaults, from [`client_builder`].

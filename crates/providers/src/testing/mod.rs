@@ -2,13 +2,16 @@
 //! server (`maildev`, installed by `scripts/test`, which sets `SWITCHYARD_TEST_MAILDEV`)
 //! with its HTTP API, scratch directories, and stateful fakes of the payment providers
 //! ([`stripe::StripeFake`], [`paypal::PaypalFake`]) built on `wiremock` from the
-//! providers' documented wire formats.
+//! providers' documented wire formats, and a strict S3 server in-process
+//! ([`s3::S3Peer`]).
 #![allow(clippy::missing_panics_doc)]
 
 #[cfg(feature = "testing")]
 mod fake;
 #[cfg(feature = "testing")]
 pub mod paypal;
+#[cfg(feature = "testing")]
+pub mod s3;
 #[cfg(feature = "testing")]
 pub mod stripe;
 

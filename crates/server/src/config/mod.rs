@@ -23,6 +23,7 @@ pub use crate::delivery::DeliveryConfig;
 pub use crate::intake::{DeclaredSource, IntakeConfig};
 pub use crate::messaging::{EmailConfig, MessagesConfig, SmsConfig};
 pub use crate::payments::PaymentsConfig;
+pub use crate::storage::StorageConfig;
 pub use load::Loaded;
 pub use queue::QueueConfig;
 pub use units::{ByteSize, HumanDuration};
@@ -52,6 +53,10 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// Create and print an admin API key when the store has none.
     pub bootstrap_key: bool,
+    /// Where the hub keeps files of its own (the `default` local store, `local` stores
+    /// without a `path`). Default: the SQLite file's directory, or `./switchyard-data`
+    /// with PostgreSQL.
+    pub data_dir: Option<PathBuf>,
     pub log: LogConfig,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
@@ -63,6 +68,7 @@ pub struct Config {
     pub messages: MessagesConfig,
     pub credits: CreditsConfig,
     pub payments: PaymentsConfig,
+    pub storage: StorageConfig,
     /// Sources declared here (`[[sources]]` tables with the same fields as
     /// `POST /v1/sources`, plus an optional fixed `id`) are created or brought up to
     /// date at every start. A credential may be read from the environment instead:
@@ -117,6 +123,7 @@ impl Default for Config {
             previous_master_keys: None,
             master_key_file: None,
             bootstrap_key: true,
+            data_dir: None,
             log: LogConfig::default(),
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
@@ -128,6 +135,7 @@ impl Default for Config {
             messages: MessagesConfig::default(),
             credits: CreditsConfig::default(),
             payments: PaymentsConfig::default(),
+            storage: StorageConfig::default(),
             sources: Vec::new(),
         }
     }
@@ -231,6 +239,9 @@ impl Config {
         if let Some((key, expected)) = self.payments.problem() {
             return invalid(format!("{key}: {expected}"));
         }
+        if let Some((key, expected)) = self.storage.problem() {
+            return invalid(format!("{key}: {expected}"));
+        }
         if self.queue.lease.0 < Duration::from_secs(1) {
             return invalid("queue.lease: must be at least 1s".into());
         }
@@ -253,6 +264,28 @@ impl Config {
 
     pub fn backend(&self) -> Backend {
         Backend::of(&self.database_url).expect("validated")
+    }
+
+    /// `data_dir`, or its default: the SQLite file's directory, else `switchyard-data`.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        match switchyard_store::sqlite::database_path(&self.database_url) {
+            Some(db) => match db.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            },
+            None => PathBuf::from("switchyard-data"),
+        }
+    }
+
+    /// The hub's base URL as browsers reach it: `public_url`, else the listen address.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
     }
 }
 

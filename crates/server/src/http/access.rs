@@ -193,8 +193,14 @@ impl AccessTable {
         Ok(Self { rules })
     }
 
-    fn rule(&self, method: &Method, path: &str) -> Option<&Rule> {
-        self.rules.get(&(method.clone(), path.to_string()))
+    /// The rule of a route (as matched, wildcards included); `HEAD` is `GET`'s.
+    fn rule(&self, method: &Method, route: &str) -> Option<&Rule> {
+        let method = if method == Method::HEAD {
+            Method::GET
+        } else {
+            method.clone()
+        };
+        self.rules.get(&(method, super::openapi::template(route)))
     }
 }
 

@@ -24,6 +24,9 @@ use super::{request_id, validate};
 pub(crate) struct Observer {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) timeout: Duration,
+    /// Routes whose bodies stream for as long as they take (each bounds its own idle
+    /// time): they run without `timeout`.
+    pub(crate) streaming: Arc<std::collections::HashSet<&'static str>>,
 }
 
 pub(crate) async fn observe(State(o): State<Observer>, request: Request, next: Next) -> Response {
@@ -35,6 +38,11 @@ pub(crate) async fn observe(State(o): State<Observer>, request: Request, next: N
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
+    let timeout = if o.streaming.contains(route.as_str()) {
+        Duration::MAX
+    } else {
+        o.timeout
+    };
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let clean = request
         .uri()
@@ -65,7 +73,7 @@ pub(crate) async fn observe(State(o): State<Observer>, request: Request, next: N
         response
     };
     let mut task = tokio::spawn(request_id::scope(id.clone(), work.instrument(span.clone())));
-    let answer = match tokio::time::timeout(o.timeout, &mut task).await {
+    let answer = match tokio::time::timeout(timeout, &mut task).await {
         Ok(Ok(response)) => return response,
         Ok(Err(join)) => ApiError::internal(join),
         Err(_) => {

@@ -35,6 +35,7 @@ use super::access::operations_mut;
         (name = "messages", description = "Email and SMS: sending, and the communications log with status histories."),
         (name = "templates", description = "Message templates (minijinja), checked when saved."),
         (name = "payments", description = "Payments through Stripe or PayPal: customers, checkouts, subscriptions, refunds, connected accounts, and the local mirror that answers from the hub."),
+        (name = "storage", description = "Object storage over S3, R2, MinIO, GCS, local disk and memory: streamed objects, listings, access rules, public objects, signed URLs and direct uploads."),
         (name = "providers", description = "Providers of every capability: those in use, and those configured through the API."),
     )
 )]
@@ -75,6 +76,12 @@ impl Answers {
 pub(crate) fn document(paths: OpenApi, own_idempotency: &[&str]) -> OpenApi {
     let mut doc = Frame::openapi();
     doc.merge(paths);
+    // A route's trailing wildcard (`{*key}`, a key with slashes) is a plain parameter
+    // in the document.
+    doc.paths.paths = std::mem::take(&mut doc.paths.paths)
+        .into_iter()
+        .map(|(path, item)| (template(&path), item))
+        .collect();
     let mut ids = BTreeMap::new();
     for (path, item) in doc.paths.paths.iter_mut() {
         for (method, op) in operations_mut(item) {
@@ -87,6 +94,11 @@ pub(crate) fn document(paths: OpenApi, own_idempotency: &[&str]) -> OpenApi {
         }
     }
     doc
+}
+
+/// The document's template of a route's path: `{*key}` is written `{key}`.
+pub(crate) fn template(route: &str) -> String {
+    route.replace("{*", "{")
 }
 
 fn complete(path: &str, method: &Method, own_idempotency: bool, op: &mut Operation) {

@@ -109,7 +109,7 @@ fn channel_of(capability: Capability) -> Option<MessageChannel> {
     match capability {
         Capability::Email => Some(MessageChannel::Email),
         Capability::Sms => Some(MessageChannel::Sms),
-        Capability::Payments => None,
+        Capability::Payments | Capability::Storage => None,
     }
 }
 

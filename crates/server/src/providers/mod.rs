@@ -24,6 +24,8 @@ pub(crate) enum SettingsError {
     Shape(#[from] serde_json::Error),
     #[error("{0}")]
     Provider(#[from] switchyard_providers::ConfigError),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A provider as listed; never its settings.
@@ -90,4 +92,85 @@ impl Registry {
             .iter()
             .find(|r| r.capability() == capability)
     }
+}
+
+/// Seals `body` (with `name` from the path) as the settings of the provider `name` of
+/// `registrant`'s capability and records it; `true` when it was created. A provider of
+/// the configuration file is 409; settings that do not build one are 400.
+pub(crate) async fn configure(
+    store: &dyn Store,
+    vault: &Vault,
+    registrant: &dyn Registrant,
+    name: &str,
+    body: serde_json::Map<String, serde_json::Value>,
+    by: &crate::http::Principal,
+) -> Result<bool, crate::http::ApiError> {
+    use crate::http::ApiError;
+    let capability = registrant.capability();
+    if registrant.is_configured(name) {
+        return Err(ApiError::conflict(format!(
+            "{name:?} is defined in the configuration file; change it there"
+        )));
+    }
+    if body.get("name").is_some_and(|n| n.as_str() != Some(name)) {
+        return Err(ApiError::invalid_field(
+            "name",
+            "differs from the name in the path",
+        ));
+    }
+    let mut settings = body;
+    settings.insert("name".into(), serde_json::Value::String(name.to_string()));
+    let settings = serde_json::Value::Object(settings);
+    let (kind, priority) = registrant
+        .check(&settings)
+        .map_err(|e| ApiError::invalid_field("settings", e.to_string()))?;
+    let bytes = serde_json::to_vec(&settings).map_err(ApiError::internal)?;
+    vault
+        .put(
+            &switchyard_store::vault::ids::provider_settings(capability.as_str(), name),
+            &bytes,
+        )
+        .await?;
+    let now = switchyard_core::time::now_ms();
+    let created = store
+        .put_provider(&switchyard_core::provider::ProviderRecord {
+            capability,
+            name: name.to_string(),
+            kind: kind.into(),
+            priority,
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+    registrant.changed();
+    tracing::info!(capability = capability.as_str(), provider = %name, kind, by = %by.key_id,
+        "provider configured through the API");
+    Ok(created)
+}
+
+/// Removes a provider configured through the API, and its sealed settings.
+pub(crate) async fn remove(
+    store: &dyn Store,
+    vault: &Vault,
+    registrant: &dyn Registrant,
+    name: &str,
+) -> Result<(), crate::http::ApiError> {
+    use crate::http::ApiError;
+    let capability = registrant.capability();
+    if registrant.is_configured(name) {
+        return Err(ApiError::conflict(format!(
+            "{name:?} is defined in the configuration file; remove it there"
+        )));
+    }
+    if !store.delete_provider(capability, name).await? {
+        return Err(ApiError::not_found("provider", name));
+    }
+    vault
+        .delete(&switchyard_store::vault::ids::provider_settings(
+            capability.as_str(),
+            name,
+        ))
+        .await?;
+    registrant.changed();
+    Ok(())
 }

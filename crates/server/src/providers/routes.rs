@@ -4,9 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::Value;
 use switchyard_core::apikey::Scope;
-use switchyard_core::provider::{Capability, ProviderRecord};
-use switchyard_core::time::now_ms;
-use switchyard_store::vault::ids;
+use switchyard_core::provider::Capability;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -60,11 +58,11 @@ fn target<'r>(
     Ok(registrant)
 }
 
-const CAPABILITY: &str = "What the provider is for: `email`, `sms` or `payments`";
+const CAPABILITY: &str = "What the provider is for: `email`, `sms`, `payments` or `storage`";
 const NAME: &str = "The provider's name: 1 to 64 letters, digits, `_ - .`";
 
 /// Create or replace a provider: the body is its settings as in `[[email.providers]]`,
-/// `[[sms.providers]]` or `[[payments.providers]]` (`kind`, `priority` or `default`,
+/// `[[sms.providers]]`, `[[payments.providers]]` or `[[storage.stores]]` (`kind`, `priority` or `default`,
 /// credentials, `base_url`, …; `name` comes from the path). Credentials not given default from the provider's usual environment
 /// variables. The settings are sealed in the vault; answers never include them.
 #[utoipa::path(put, path = "/v1/providers/{capability}/{name}", tag = "providers", operation_id = "providers.put",
@@ -79,47 +77,15 @@ async fn put(
     ApiJson(body): ApiJson<serde_json::Map<String, Value>>,
 ) -> ApiResult<(StatusCode, axum::Json<ProviderInfo>)> {
     let registrant = target(&registry, &capability, &name)?;
-    let capability = registrant.capability();
-    if registrant.is_configured(&name) {
-        return Err(ApiError::conflict(format!(
-            "{name:?} is defined in the configuration file; change it there"
-        )));
-    }
-    if body
-        .get("name")
-        .is_some_and(|n| n.as_str() != Some(name.as_str()))
-    {
-        return Err(ApiError::invalid_field(
-            "name",
-            "differs from the name in the path",
-        ));
-    }
-    let mut settings = body;
-    settings.insert("name".into(), Value::String(name.clone()));
-    let settings = Value::Object(settings);
-    let (kind, priority) = registrant
-        .check(&settings)
-        .map_err(|e| ApiError::invalid_field("settings", e.to_string()))?;
-    let bytes = serde_json::to_vec(&settings).map_err(ApiError::internal)?;
-    registry
-        .vault
-        .put(&ids::provider_settings(capability.as_str(), &name), &bytes)
-        .await?;
-    let now = now_ms();
-    let created = registry
-        .store
-        .put_provider(&ProviderRecord {
-            capability,
-            name: name.clone(),
-            kind: kind.into(),
-            priority,
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
-    registrant.changed();
-    tracing::info!(capability = capability.as_str(), provider = %name, kind, by = %principal.key_id,
-        "provider configured through the API");
+    let created = super::configure(
+        registry.store.as_ref(),
+        &registry.vault,
+        registrant.as_ref(),
+        &name,
+        body,
+        &principal,
+    )
+    .await?;
     let info = registrant
         .in_use()
         .await
@@ -144,20 +110,13 @@ async fn delete(
     ApiPath((capability, name)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let registrant = target(&registry, &capability, &name)?;
-    let capability = registrant.capability();
-    if registrant.is_configured(&name) {
-        return Err(ApiError::conflict(format!(
-            "{name:?} is defined in the configuration file; remove it there"
-        )));
-    }
-    if !registry.store.delete_provider(capability, &name).await? {
-        return Err(ApiError::not_found("provider", &name));
-    }
-    registry
-        .vault
-        .delete(&ids::provider_settings(capability.as_str(), &name))
-        .await?;
-    registrant.changed();
+    super::remove(
+        registry.store.as_ref(),
+        &registry.vault,
+        registrant.as_ref(),
+        &name,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,11 +130,12 @@ impl utoipa::PartialSchema for ProviderSettings {
         use utoipa::openapi::Ref;
         utoipa::openapi::schema::OneOfBuilder::new()
             .description(Some(
-                "The settings of an `email`, `sms` or `payments` provider, as the path's capability says.",
+                "The settings of an `email`, `sms` or `payments` provider, or of a `storage` store, as the path's capability says.",
             ))
             .item(Ref::from_schema_name("EmailProviderSettings"))
             .item(Ref::from_schema_name("SmsProviderSettings"))
             .item(Ref::from_schema_name("PaymentProviderSettings"))
+            .item(Ref::from_schema_name("StoreConfig"))
             .into()
     }
 }
@@ -198,5 +158,10 @@ impl utoipa::ToSchema for ProviderSettings {
             schemas.push((name.to_string(), union));
             schemas.extend(components);
         }
+        <switchyard_providers::storage::StoreConfig as utoipa::ToSchema>::schemas(schemas);
+        schemas.push((
+            "StoreConfig".to_string(),
+            <switchyard_providers::storage::StoreConfig as utoipa::PartialSchema>::schema(),
+        ));
     }
 }

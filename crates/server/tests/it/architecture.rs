@@ -7,14 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The server's capability modules.
-const CAPABILITIES: [&str; 7] = [
+const CAPABILITIES: [&str; 9] = [
     "credits",
     "delivery",
     "health",
     "intake",
     "keys",
     "messaging",
+    "payments",
     "providers",
+    "storage",
 ];
 /// Shared modules below the capabilities.
 const SHARED: [&str; 2] = ["http", "runtime"];

@@ -13,7 +13,7 @@ use crate::TestApp;
 
 /// Writes `request` on a new connection and reads the answer until the hub closes the
 /// connection (or, for answers that keep it open, until the declared body is read).
-async fn raw(app: &TestApp, request: &[u8]) -> (u16, String, Value) {
+pub(crate) async fn raw(app: &TestApp, request: &[u8]) -> (u16, String, Value) {
     let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     // The hub may answer and close before it has read all of a huge request.
     let _ = socket.write_all(request).await;

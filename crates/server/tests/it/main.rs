@@ -22,6 +22,7 @@ mod openapi_doc;
 mod payments;
 mod receiver;
 mod sources;
+mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn config_for(db: &TestDb) -> Config {
     config.queue.poll_interval.0 = std::time::Duration::from_millis(200);
     // Test receivers listen on loopback.
     config.delivery.allow_private_networks = true;
+    config.data_dir = db.dir.clone();
     match db.backend {
         Backend::Postgres => {
             config.master_key = Some(MasterKey::generate().to_base64().clone());

@@ -69,6 +69,12 @@ fn child_hub() {
     runtime.block_on(async move {
         // Configuration comes from SWITCHYARD_* variables set by the parent.
         let config = Config::load(None, &Overrides::default()).unwrap().config;
+        // Logs as `switchyard serve` writes them, to standard error.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log.level))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
         let hub = Hub::open(config)
             .await
             .unwrap()
@@ -82,13 +88,17 @@ fn child_hub() {
     });
 }
 
+/// An environment variable of [`ChildHub::start_with`] naming the file the hub's log
+/// (its standard error) goes to.
+pub(crate) const LOG_FILE: &str = "SY_CHILD_LOG_FILE";
+
 /// A hub in a child process. Dropping it kills the process, so a failed assertion leaves
 /// nothing running.
-struct ChildHub {
-    child: Child,
+pub(crate) struct ChildHub {
+    pub(crate) child: Child,
     addr: String,
     /// The bootstrap admin key, written to the directory by the first hub over the database.
-    key: String,
+    pub(crate) key: String,
 }
 
 impl ChildHub {
@@ -98,9 +108,8 @@ impl ChildHub {
     }
 
     /// Like [`ChildHub::start`], with more environment variables.
-    fn start_with(dir: &Path, config: &Config, env: &[(&str, &str)]) -> ChildHub {
+    pub(crate) fn start_with(dir: &Path, config: &Config, env: &[(&str, &str)]) -> ChildHub {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.envs(env.iter().copied());
         cmd.args([
             "--exact",
             "crash::child_hub",
@@ -117,6 +126,12 @@ impl ChildHub {
         .env("SWITCHYARD_DELIVERY__TIMEOUT", "1s")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+        // The caller's variables win over the defaults above.
+        cmd.envs(env.iter().copied());
+        // The hub's log goes to a file when the caller names one.
+        if let Some((_, file)) = env.iter().find(|(k, _)| *k == LOG_FILE) {
+            cmd.stderr(std::fs::File::create(file).unwrap());
+        }
         if let Some(key) = &config.master_key {
             cmd.env("SWITCHYARD_MASTER_KEY", key.expose());
         }
@@ -139,12 +154,12 @@ impl ChildHub {
         ChildHub { child, addr, key }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// kill -9 (`Child::kill` is SIGKILL on Unix), then reap the process.
-    fn kill_9(&mut self) {
+    pub(crate) fn kill_9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
@@ -158,7 +173,7 @@ impl Drop for ChildHub {
 }
 
 /// A fresh directory for the child hubs' files.
-fn scratch_dir() -> PathBuf {
+pub(crate) fn scratch_dir() -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("switchyard_crash_{}", switchyard_core::new_id("t")));
     std::fs::create_dir_all(&dir).unwrap();
