@@ -6,6 +6,7 @@
 //! `cargo run --release -p switchyard-bench -- delivery [--events N] [--rate N] [--backend …]`
 //! `cargo run --release -p switchyard-bench -- email [--emails N] [--backend …] [--accept-only]`
 //! `cargo run --release -p switchyard-bench -- payments [--checkouts N] [--rate N] [--seconds N] [--backend …]`
+//! `cargo run --release -p switchyard-bench -- storage [--size-mib N] [--runs N] [--connections N] [--seconds N] [--no-gib] [--backend …]`
 #![forbid(unsafe_code)]
 
 mod delivery;
@@ -16,6 +17,7 @@ mod load;
 mod payments;
 mod queue;
 mod smtp_sink;
+mod storage;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +43,10 @@ enum Bench {
     /// Payments: latency the hub adds to `POST /v1/payments/checkout` over the Stripe
     /// fake called directly, and the lag from a webhook to the mirror showing it.
     Payments(payments::Args),
+    /// Storage: uploads and downloads through the hub beside the same backend used
+    /// directly (S3) or a plain file (local), signed URLs per second, and resident
+    /// memory while 1 GiB streams through.
+    Storage(storage::Args),
 }
 
 #[tokio::main]
@@ -51,5 +57,6 @@ async fn main() {
         Bench::Delivery(args) => delivery::run(args).await,
         Bench::Email(args) => email::run(args).await,
         Bench::Payments(args) => payments::run(args).await,
+        Bench::Storage(args) => storage::run(args).await,
     }
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 use sha2::{Digest as _, Sha256};
@@ -65,9 +65,11 @@ pub(crate) async fn write(
         attributes.insert(Attribute::ContentType, ct.to_string().into());
     }
     let mut chunks = body.into_data_stream();
-    let mut hasher = Sha256::new();
+    let mut hasher = Hasher::start();
     let mut size: u64 = 0;
-    let mut first = BytesMut::new();
+    // The body's first chunks, kept as they came (not copied) until they make a part.
+    let mut first: Vec<Bytes> = Vec::new();
+    let mut first_len = 0usize;
     let mut next = async || -> Result<Option<Bytes>, WriteError> {
         match tokio::time::timeout(spec.idle, chunks.next()).await {
             Err(_) => Err(WriteError::Idle(spec.idle)),
@@ -76,33 +78,34 @@ pub(crate) async fn write(
             Ok(Some(Ok(bytes))) => Ok(Some(bytes)),
         }
     };
-    let counted = |bytes: &Bytes, size: &mut u64, hasher: &mut Sha256| {
+    let counted = |bytes: &Bytes, size: &mut u64| {
         *size += bytes.len() as u64;
         if let Some(limit) = spec.limit
             && *size > limit
         {
             return Err(WriteError::TooLarge(limit));
         }
-        hasher.update(bytes);
         Ok(())
     };
     // Small bodies go up in one request.
-    while first.len() <= spec.part_size {
+    while first_len <= spec.part_size {
         let Some(bytes) = next().await? else {
             let put = PutOptions {
                 attributes,
                 ..PutOptions::default()
             };
             store
-                .put_opts(path, PutPayload::from_bytes(first.freeze()), put)
+                .put_opts(path, first.into_iter().collect::<PutPayload>(), put)
                 .await?;
             return Ok(Written {
                 size,
-                sha256: hex::encode(hasher.finalize()),
+                sha256: hasher.finish().await,
             });
         };
-        counted(&bytes, &mut size, &mut hasher)?;
-        first.extend_from_slice(&bytes);
+        counted(&bytes, &mut size)?;
+        hasher.update(bytes.clone()).await;
+        first_len += bytes.len();
+        first.push(bytes);
     }
     let options = PutMultipartOptions {
         attributes,
@@ -110,10 +113,13 @@ pub(crate) async fn write(
     };
     let upload = store.put_multipart_opts(path, options).await?;
     let mut parts = WriteMultipart::new_with_chunk_size(upload, spec.part_size);
-    parts.put(first.freeze());
+    for bytes in first {
+        parts.put(bytes);
+    }
     let streamed = async {
         while let Some(bytes) = next().await? {
-            counted(&bytes, &mut size, &mut hasher)?;
+            counted(&bytes, &mut size)?;
+            hasher.update(bytes.clone()).await;
             parts.wait_for_capacity(PARTS_IN_FLIGHT).await?;
             parts.put(bytes);
         }
@@ -125,7 +131,7 @@ pub(crate) async fn write(
             parts.finish().await?;
             Ok(Written {
                 size,
-                sha256: hex::encode(hasher.finalize()),
+                sha256: hasher.finish().await,
             })
         }
         Err(e) => {
@@ -134,6 +140,69 @@ pub(crate) async fn write(
             }
             Err(e)
         }
+    }
+}
+
+/// SHA-256 computed on another task, so that hashing overlaps with receiving the next
+/// chunks and writing the last ones. Chunks are shared, not copied, and handed over in
+/// batches of about [`Hasher::BATCH`] bytes to keep the hand-overs few.
+struct Hasher {
+    chunks: Option<tokio::sync::mpsc::Sender<Vec<Bytes>>>,
+    batch: Vec<Bytes>,
+    batched: usize,
+    digest: tokio::task::JoinHandle<String>,
+}
+
+impl Hasher {
+    const BATCH: usize = 1 << 20;
+    /// Batches waiting to be hashed; a full queue makes the writer wait.
+    const QUEUE: usize = 8;
+
+    fn start() -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(Self::QUEUE);
+        let digest = tokio::spawn(async move {
+            let mut hasher = Sha256::new();
+            while let Some(batch) = rx.recv().await {
+                for chunk in batch {
+                    hasher.update(&chunk);
+                }
+            }
+            hex::encode(hasher.finalize())
+        });
+        Self {
+            chunks: Some(tx),
+            batch: Vec::new(),
+            batched: 0,
+            digest,
+        }
+    }
+
+    async fn update(&mut self, chunk: Bytes) {
+        self.batched += chunk.len();
+        self.batch.push(chunk);
+        if self.batched >= Self::BATCH {
+            self.flush().await;
+        }
+    }
+
+    async fn flush(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        self.batched = 0;
+        if let (Some(tx), false) = (&self.chunks, batch.is_empty()) {
+            let _ = tx.send(batch).await;
+        }
+    }
+
+    async fn finish(mut self) -> String {
+        self.flush().await;
+        drop(self.chunks.take());
+        (&mut self.digest).await.unwrap_or_default()
+    }
+}
+
+impl Drop for Hasher {
+    fn drop(&mut self) {
+        self.digest.abort();
     }
 }
 
