@@ -255,6 +255,9 @@ async fn complete(
     ApiPath((store, id)): ApiPath<(String, String)>,
     ApiBody(body): ApiBody,
 ) -> ApiResult<axum::Json<ObjectView>> {
+    let parts = extract::optional_json::<CompleteRequest>(&body)?
+        .map(|b| b.parts)
+        .unwrap_or_default();
     let entry = storage.entry(&store).await?;
     let upload = storage
         .store()
@@ -280,9 +283,6 @@ async fn complete(
     }
     let path = keys::location(&upload.key);
     if let Some(mid) = &upload.multipart_id {
-        let parts = extract::optional_json::<CompleteRequest>(&body)?
-            .map(|b| b.parts)
-            .unwrap_or_default();
         if parts.len() as i64 != upload.parts
             || parts
                 .iter()

@@ -67,12 +67,25 @@ const NEEDS: &[(&str, &str)] = &[
     ("payments.accounts.create", "payments"),
     ("payments.accounts.get", "payments|read"),
     ("payments.accounts.onboarding_link", "payments"),
+    ("storage.stores.list", "storage|read"),
+    ("storage.stores.put", "admin"),
+    ("storage.stores.delete", "admin"),
+    ("storage.objects.put", "storage"),
+    ("storage.objects.get", "storage|read"),
+    ("storage.objects.delete", "storage"),
+    ("storage.objects.list", "storage|read"),
+    ("storage.objects.copy", "storage"),
+    ("storage.access.set", "storage"),
+    ("storage.access.check", "storage|read"),
+    ("storage.signed_urls.create", "storage"),
+    ("storage.uploads.create", "storage"),
+    ("storage.uploads.complete", "storage"),
     ("providers.list", "messages|read"),
     ("providers.put", "admin"),
     ("providers.delete", "admin"),
 ];
 
-const SCOPES: [&str; 10] = [
+const SCOPES: [&str; 11] = [
     "admin",
     "read",
     "keys",
@@ -83,6 +96,7 @@ const SCOPES: [&str; 10] = [
     "templates",
     "accounts",
     "payments",
+    "storage",
 ];
 
 fn allowed(need: &str, scope: &str) -> bool {
@@ -96,7 +110,9 @@ fn concrete(template: &str) -> String {
         .replace("{source_id}", &id("src"))
         .replace("{account}", "acme")
         .replace("{name}", "nothing-here")
-        .replace("{capability}", "email");
+        .replace("{capability}", "email")
+        .replace("{store}", "default")
+        .replace("{key}", "nothing/here");
     for (segment, prefix) in [
         ("/v1/keys/{id}", "key"),
         ("/v1/sources/{id}", "src"),
@@ -109,6 +125,7 @@ fn concrete(template: &str) -> String {
         ("/v1/payments/subscriptions/{id}", "psub"),
         ("/v1/payments/refunds/{id}", "pref"),
         ("/v1/payments/connected-accounts/{id}", "pacct"),
+        ("/v1/storage/default/uploads/{id}", "upl"),
     ] {
         if path.starts_with(segment) {
             path = path.replacen("{id}", &id(prefix), 1);
