@@ -4,8 +4,8 @@
 //! whose webhooks feed its mirror.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_core::payment::PaymentKind;
@@ -20,6 +20,7 @@ use super::{Payments, PaymentsError};
 use crate::http::ApiError;
 use crate::intake::{DeclaredSource, Declarer, declared_id};
 use crate::providers::{ProviderInfo, Registrant, SettingsError};
+use crate::runtime::refreshed::Refreshed;
 
 /// How long a node uses the providers configured through the API before reading them
 /// again (changes made on this node apply at once).
@@ -73,9 +74,7 @@ impl Entry {
 pub(super) struct Providers {
     configured: Vec<Entry>,
     /// What the API providers were at the last read.
-    api: RwLock<Arc<Vec<Entry>>>,
-    refreshed: Mutex<Option<Instant>>,
-    reloading: tokio::sync::Mutex<()>,
+    api: Refreshed<Vec<Entry>>,
     /// API providers built so far, by name, with the version they were built from.
     built: Mutex<HashMap<String, (i64, Entry)>>,
 }
@@ -98,9 +97,7 @@ impl Providers {
         }
         Ok(Self {
             configured,
-            api: RwLock::default(),
-            refreshed: Mutex::new(None),
-            reloading: tokio::sync::Mutex::new(()),
+            api: Refreshed::new(PROVIDER_TTL),
             built: Mutex::default(),
         })
     }
@@ -121,7 +118,7 @@ impl Providers {
     }
 
     fn invalidate(&self) {
-        *lock(&self.refreshed) = None;
+        self.api.invalidate();
     }
 }
 
@@ -151,27 +148,25 @@ impl Payments {
     /// [`PROVIDER_TTL`].
     pub(super) async fn entries(&self) -> Vec<Entry> {
         let p = &self.inner.providers;
-        let fresh = |at: Option<Instant>| at.is_some_and(|t| t.elapsed() < PROVIDER_TTL);
-        if !fresh(*lock(&p.refreshed)) {
-            let _one = p.reloading.lock().await;
-            if !fresh(*lock(&p.refreshed)) {
-                match self.load_api_providers().await {
-                    Ok(api) => *p.api.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(api),
-                    Err(e) => {
-                        tracing::error!(error = %e, "reading the payment providers configured through the API failed")
-                    }
-                }
-                *lock(&p.refreshed) = Some(Instant::now());
-            }
-        }
-        self.cached_entries()
+        let api = p
+            .api
+            .get(
+                "the payment providers configured through the API",
+                self.load_api_providers(),
+            )
+            .await;
+        self.with_configured(&api)
     }
 
     /// Every provider in use as last read, without reading again (for processing,
     /// which must not wait on the store outside its transaction).
     pub(super) fn cached_entries(&self) -> Vec<Entry> {
+        self.with_configured(&self.inner.providers.api.cached())
+    }
+
+    /// The configuration file's providers, then the API's of other names.
+    fn with_configured(&self, api: &[Entry]) -> Vec<Entry> {
         let p = &self.inner.providers;
-        let api = p.api.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut all = p.configured.clone();
         all.extend(
             api.iter()

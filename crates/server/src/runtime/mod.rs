@@ -1,5 +1,7 @@
 //! Machinery the capabilities' background work shares and that uses none of them: the
-//! claim loop of lease-based workers, and a small expiring cache.
+//! claim loop of lease-based workers, a small expiring cache, and a value read again
+//! once it is stale.
 
 pub(crate) mod claim_loop;
+pub(crate) mod refreshed;
 pub(crate) mod ttl;

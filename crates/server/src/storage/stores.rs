@@ -3,8 +3,8 @@
 //! the vault, read again every few seconds, at once after a change on this node).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use super::{Storage, StorageError};
 use crate::http::ApiError;
 use crate::providers::{ProviderInfo, Registrant, SettingsError};
+use crate::runtime::refreshed::Refreshed;
 
 /// How long a node uses the stores configured through the API before reading them
 /// again (changes made on this node apply at once).
@@ -132,9 +133,7 @@ impl From<&Entry> for StoreView {
 #[derive(Debug)]
 pub(crate) struct Stores {
     configured: Vec<Entry>,
-    api: RwLock<Arc<Vec<Entry>>>,
-    refreshed: Mutex<Option<Instant>>,
-    reloading: tokio::sync::Mutex<()>,
+    api: Refreshed<Vec<Entry>>,
     /// API stores built so far, by name, with the version they were built from.
     built: Mutex<HashMap<String, (i64, Entry)>>,
 }
@@ -175,15 +174,13 @@ impl Stores {
         }
         Ok(Self {
             configured,
-            api: RwLock::default(),
-            refreshed: Mutex::new(None),
-            reloading: tokio::sync::Mutex::new(()),
+            api: Refreshed::new(STORE_TTL),
             built: Mutex::default(),
         })
     }
 
     fn invalidate(&self) {
-        *lock(&self.refreshed) = None;
+        self.api.invalidate();
     }
 }
 
@@ -191,20 +188,13 @@ impl Storage {
     /// Every store in use, reading the API stores again when older than [`STORE_TTL`].
     pub(crate) async fn entries(&self) -> Vec<Entry> {
         let s = &self.inner.stores;
-        let fresh = |at: Option<Instant>| at.is_some_and(|t| t.elapsed() < STORE_TTL);
-        if !fresh(*lock(&s.refreshed)) {
-            let _one = s.reloading.lock().await;
-            if !fresh(*lock(&s.refreshed)) {
-                match self.load_api_stores().await {
-                    Ok(api) => *s.api.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(api),
-                    Err(e) => {
-                        tracing::error!(error = %e, "reading the stores configured through the API failed")
-                    }
-                }
-                *lock(&s.refreshed) = Some(Instant::now());
-            }
-        }
-        let api = s.api.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let api = s
+            .api
+            .get(
+                "the stores configured through the API",
+                self.load_api_stores(),
+            )
+            .await;
         let mut all = s.configured.clone();
         all.extend(
             api.iter()
