@@ -54,17 +54,49 @@ pub(crate) struct WriteSpec<'a> {
 
 /// Streams `body` to `path`. Nothing is left at `path` (or in a half-finished multipart
 /// upload) when this fails; what the path held before stays.
+///
+/// A body refused for its size is read on (and discarded) up to [`DRAIN_BYTES`] more
+/// within [`DRAIN_TIME`], so that a client still sending gets to read the 413 instead
+/// of a broken connection; past those bounds the connection is closed.
 pub(crate) async fn write(
     store: &dyn ObjectStore,
     path: &Path,
     body: Body,
     spec: WriteSpec<'_>,
 ) -> Result<Written, WriteError> {
+    let mut chunks = body.into_data_stream();
+    let written = write_chunks(store, path, &mut chunks, spec).await;
+    if let Err(WriteError::TooLarge(_)) = &written {
+        let drain = async {
+            let mut left = DRAIN_BYTES;
+            while let Some(Ok(bytes)) = chunks.next().await {
+                left = left.saturating_sub(bytes.len());
+                if left == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    }
+    written
+}
+
+/// The most of a refused body read and discarded after the refusal.
+const DRAIN_BYTES: usize = 64 << 20;
+
+/// The longest a refused body is read on after the refusal.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+async fn write_chunks(
+    store: &dyn ObjectStore,
+    path: &Path,
+    chunks: &mut axum::body::BodyDataStream,
+    spec: WriteSpec<'_>,
+) -> Result<Written, WriteError> {
     let mut attributes = Attributes::new();
     if let Some(ct) = spec.content_type {
         attributes.insert(Attribute::ContentType, ct.to_string().into());
     }
-    let mut chunks = body.into_data_stream();
     let mut hasher = Hasher::start();
     let mut size: u64 = 0;
     // The body's first chunks, kept as they came (not copied) until they make a part.
