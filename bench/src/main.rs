@@ -6,9 +6,11 @@
 //! `cargo run --release -p switchyard-bench -- delivery [--events N] [--rate N] [--backend …]`
 //! `cargo run --release -p switchyard-bench -- email [--emails N] [--backend …] [--accept-only]`
 //! `cargo run --release -p switchyard-bench -- payments [--checkouts N] [--rate N] [--seconds N] [--backend …]`
+//! `cargo run --release -p switchyard-bench -- auth [--seconds N] [--connections N] [--backend …]`
 //! `cargo run --release -p switchyard-bench -- storage [--size-mib N] [--runs N] [--connections N] [--seconds N] [--no-gib] [--backend …]`
 #![forbid(unsafe_code)]
 
+mod auth;
 mod delivery;
 mod email;
 mod hub;
@@ -47,6 +49,9 @@ enum Bench {
     /// directly (S3) or a plain file (local), signed URLs per second, and resident
     /// memory while 1 GiB streams through.
     Storage(storage::Args),
+    /// Auth: logins per second beside raw argon2id hashing, token verifications beside
+    /// `GET /healthz`, refreshes per second.
+    Auth(auth::Args),
 }
 
 #[tokio::main]
@@ -58,5 +63,6 @@ async fn main() {
         Bench::Email(args) => email::run(args).await,
         Bench::Payments(args) => payments::run(args).await,
         Bench::Storage(args) => storage::run(args).await,
+        Bench::Auth(args) => auth::run(args).await,
     }
 }

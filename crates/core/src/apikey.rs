@@ -68,6 +68,7 @@ crate::text_enum! {
         Accounts = "accounts",
         Payments = "payments",
         Storage = "storage",
+        Auth = "auth",
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod text_enum;
 
 pub mod apikey;
+pub mod auth;
 pub mod credit;
 pub mod delivery;
 pub mod duration;

@@ -10,6 +10,9 @@
 //! a [`storage::StoreConfig`] on `object_store`'s clients, with presigned URLs and
 //! multipart uploads for the cloud kinds.
 //!
+//! [`auth`] reads identity providers' public documents (key sets, discovery documents)
+//! for the hub's verification of their tokens.
+//!
 //! What every HTTP provider shares (timeouts, authentication headers, the mapping of
 //! HTTP statuses to [`SendError`], `Retry-After`, request tracing) lives once in a
 //! private HTTP layer; providers only describe their request and read their answer.
@@ -21,6 +24,7 @@
 //! never appear in `Debug` output, serialized configuration, errors or traces.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod config;
 pub mod email;
 mod error;

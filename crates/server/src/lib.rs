@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use utoipa_axum::router::OpenApiRouter;
 
+mod auth;
 pub mod config;
 mod credits;
 mod delivery;
@@ -37,6 +38,7 @@ mod storage;
 pub use config::Config;
 pub use payments::{SyncError, SyncProgress};
 
+use auth::Auth;
 use delivery::Delivery;
 use http::access::{self, AccessTable};
 use http::{idempotency, limits, observe, openapi};
@@ -80,6 +82,7 @@ pub struct Hub {
     messaging: Messaging,
     payments: Payments,
     storage: Storage,
+    auth: Auth,
     registry: Registry,
 }
 
@@ -163,6 +166,17 @@ impl Hub {
             &config.storage,
         )
         .map_err(|e| ServerError::Config(e.to_string()))?;
+        let auth = Auth::new(
+            auth::Wiring {
+                store: store.clone(),
+                vault: vault.clone(),
+                messaging: messaging.clone(),
+                base_url: config.base_url(),
+                fixed_base_url: config.public_url.is_some(),
+            },
+            &config.auth,
+        );
+        auth.prepare().await?;
         let mut registrants = messaging.registrants();
         registrants.push(payments.registrant());
         registrants.push(storage.registrant());
@@ -201,6 +215,7 @@ impl Hub {
             messaging,
             payments,
             storage,
+            auth,
             registry,
         })
     }
@@ -249,10 +264,12 @@ impl Hub {
             .merge(self.messaging.api())
             .merge(self.payments.api())
             .merge(self.storage.api())
+            .merge(self.auth.api())
             .merge(self.registry.api());
         let public = health::router(store.clone(), self.services.metrics.clone())
             .merge(self.intake.public())
-            .merge(self.storage.public());
+            .merge(self.storage.public())
+            .merge(self.auth.public());
         let (api, api_paths) = api.split_for_parts();
         let (public, mut paths) = public.split_for_parts();
         paths.merge(api_paths);
@@ -273,7 +290,10 @@ impl Hub {
         let api = api
             .route_layer(from_fn_with_state(idempotency, idempotency::layer))
             .route_layer(from_fn_with_state(Arc::new(table), access::authorize))
-            .route_layer(from_fn_with_state(store, keys::require_key));
+            .route_layer(from_fn_with_state(
+                keys::Gate::new(store),
+                keys::require_key,
+            ));
         let app = Router::new()
             .merge(api)
             .merge(public)
@@ -344,6 +364,7 @@ impl Hub {
             && let Ok(addr) = listener.local_addr()
         {
             self.storage.listening_on(addr);
+            self.auth.listening_on(addr);
         }
         let mut http_stop = stop_rx.clone();
         let app = self.router();

@@ -78,6 +78,7 @@ macro_rules! sql_store_impl {
         $crate::idempotency::sql::idempotency_store_impl!($store, $db);
         $crate::payments::sql::payment_store_impl!($store, $db);
         $crate::storage::sql::storage_store_impl!($store, $db);
+        $crate::auth::sql::auth_store_impl!($store, $db);
     };
 }
 

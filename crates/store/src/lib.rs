@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub mod auth;
 pub mod batch;
 mod common;
 pub mod credits;
@@ -38,6 +39,7 @@ pub mod storage;
 pub mod testing;
 pub mod vault;
 
+pub use auth::AuthStore;
 pub use credits::CreditStore;
 pub use delivery::{DeliveryFilter, DeliveryStore, EndpointStore};
 pub use error::{Result, StoreError};
@@ -85,6 +87,7 @@ pub trait Store:
     + IdempotencyStore
     + PaymentStore
     + StorageStore
+    + AuthStore
     + JobQueue
     + Admin
     + std::fmt::Debug
@@ -104,6 +107,7 @@ impl<
         + IdempotencyStore
         + PaymentStore
         + StorageStore
+        + AuthStore
         + JobQueue
         + Admin
         + std::fmt::Debug,

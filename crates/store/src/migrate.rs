@@ -28,6 +28,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     9 "capability_layout" "0009_capability_layout.sql",
     10 "payments" "0010_payments.sql",
     11 "storage" "0011_storage.sql",
+    12 "auth" "0012_auth.sql",
 );
 
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
@@ -42,6 +43,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     9 "capability_layout" "0009_capability_layout.sql",
     10 "payments" "0010_payments.sql",
     11 "storage" "0011_storage.sql",
+    12 "auth" "0012_auth.sql",
 );
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -8,6 +8,8 @@ use switchyard_store::testing::TestDb;
 use switchyard_store::vault::{SecretError, Vault};
 use switchyard_store::{NewKey, Page, StoreError, conformance};
 
+#[path = "conformance/auth.rs"]
+mod auth;
 #[path = "conformance/credits.rs"]
 mod credits;
 #[path = "conformance/events.rs"]

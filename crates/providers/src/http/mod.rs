@@ -56,6 +56,8 @@ pub fn client() -> reqwest::Client {
 #[derive(Debug)]
 #[allow(clippy::enum_variant_names)] // `OAuth` is the protocol's name, not a repeat of `Auth`.
 pub(crate) enum Auth {
+    /// No credentials: public documents (a JWKS, an OpenID discovery document).
+    None,
     /// `Authorization: Bearer <token>`.
     Bearer(Secret<String>),
     /// HTTP Basic with a public user name (e.g. an account SID) and a secret password.
@@ -356,6 +358,7 @@ impl HttpApi {
             .request(call.method.clone(), &url)
             .timeout(self.timeout);
         request = match &self.auth {
+            Auth::None => request,
             Auth::Bearer(token) => request.bearer_auth(token.expose()),
             Auth::Basic { user, password } => request.basic_auth(user, Some(password.expose())),
             Auth::OAuth(_) => request.bearer_auth(token.map_or("", |t| t.expose())),

@@ -18,6 +18,7 @@ mod load;
 mod queue;
 mod units;
 
+pub use crate::auth::{AuthConfig, HashingConfig, IssuerConfig, LimitsConfig, PoolConfig};
 pub use crate::credits::CreditsConfig;
 pub use crate::delivery::DeliveryConfig;
 pub use crate::intake::{DeclaredSource, IntakeConfig};
@@ -69,6 +70,7 @@ pub struct Config {
     pub credits: CreditsConfig,
     pub payments: PaymentsConfig,
     pub storage: StorageConfig,
+    pub auth: AuthConfig,
     /// Sources declared here (`[[sources]]` tables with the same fields as
     /// `POST /v1/sources`, plus an optional fixed `id`) are created or brought up to
     /// date at every start. A credential may be read from the environment instead:
@@ -136,6 +138,7 @@ impl Default for Config {
             credits: CreditsConfig::default(),
             payments: PaymentsConfig::default(),
             storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
             sources: Vec::new(),
         }
     }
@@ -240,6 +243,9 @@ impl Config {
             return invalid(format!("{key}: {expected}"));
         }
         if let Some((key, expected)) = self.storage.problem() {
+            return invalid(format!("{key}: {expected}"));
+        }
+        if let Some((key, expected)) = self.auth.problem() {
             return invalid(format!("{key}: {expected}"));
         }
         if self.queue.lease.0 < Duration::from_secs(1) {

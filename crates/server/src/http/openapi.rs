@@ -37,6 +37,7 @@ use super::access::operations_mut;
         (name = "payments", description = "Payments through Stripe or PayPal: customers, checkouts, subscriptions, refunds, connected accounts, and the local mirror that answers from the hub."),
         (name = "storage", description = "Object storage over S3, R2, MinIO, GCS, local disk and memory: streamed objects, listings, access rules, public objects, signed URLs and direct uploads."),
         (name = "providers", description = "Providers of every capability: those in use, and those configured through the API."),
+        (name = "auth", description = "Tokens of the hub's user pools and of other identity providers (Stack Auth, Supabase, Auth0, Clerk, Google, OIDC), verified."),
     )
 )]
 struct Frame;

@@ -2,6 +2,10 @@
 //! digest; the stored digest is compared in constant time; revoked and expired keys are
 //! refused. The caller goes on as a [`Principal`]; what it may do is checked by the
 //! routes' access rules.
+//!
+//! Keys found are kept for [`CACHE_FOR`] per node, so that a burst of requests with one
+//! key reads it once; revoking or rotating a key on a node empties that node's cache at
+//! once, and other nodes (and the command line) are seen within [`CACHE_FOR`].
 
 use std::sync::Arc;
 
@@ -18,18 +22,81 @@ use crate::http::{ApiError, Principal};
 /// `last_used_at` is refreshed at most this often per key.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
+/// How long a key read from the store is used without reading it again.
+pub(crate) const CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+const CACHE_MAX: usize = 10_000;
+
+/// Bumped whenever this process revokes or rotates a key: cached keys read before are
+/// read again.
+static CHANGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Forgets every cached key (a key was revoked or rotated).
+pub(crate) fn keys_changed() {
+    CHANGES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+type Cached = (switchyard_store::KeyMatch, std::time::Instant, u64);
+
+/// The store and this node's cache of keys by digest.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    store: Arc<dyn Store>,
+    cache: Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], Cached>>>,
+}
+
+impl Gate {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        Gate {
+            store,
+            cache: Arc::default(),
+        }
+    }
+
+    async fn find(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<switchyard_store::KeyMatch>, switchyard_store::StoreError> {
+        let generation = CHANGES.load(std::sync::atomic::Ordering::SeqCst);
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((found, at, g)) = cache.get(digest)
+                && *g == generation
+                && at.elapsed() < CACHE_FOR
+            {
+                return Ok(Some(found.clone()));
+            }
+        }
+        let found = self.store.find_key_by_digest(digest).await?;
+        if let Some(f) = &found {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(*digest, (f.clone(), std::time::Instant::now(), generation));
+        }
+        Ok(found)
+    }
+
+    fn touched(&self, digest: &[u8; 32], now: i64) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((found, _, _)) = cache.get_mut(digest) {
+            found.key.last_used_at = Some(now);
+        }
+    }
+}
+
 pub(crate) async fn require_key(
-    State(store): State<Arc<dyn Store>>,
+    State(gate): State<Gate>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&store, request.headers().get(header::AUTHORIZATION)).await?;
+    let principal = authenticate(&gate, request.headers().get(header::AUTHORIZATION)).await?;
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }
 
 async fn authenticate(
-    store: &Arc<dyn Store>,
+    gate: &Gate,
     header: Option<&http::HeaderValue>,
 ) -> Result<Principal, ApiError> {
     let Some(value) = header else {
@@ -51,10 +118,7 @@ async fn authenticate(
         return Err(invalid());
     }
     let digest = apikey::digest(token);
-    let found = store
-        .find_key_by_digest(&digest)
-        .await?
-        .ok_or_else(invalid)?;
+    let found = gate.find(&digest).await?.ok_or_else(invalid)?;
     if !apikey::digests_match(&found.digest, &digest) {
         return Err(invalid());
     }
@@ -67,7 +131,8 @@ async fn authenticate(
         return Err(ApiError::unauthorized("this API key has expired"));
     }
     if key.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY_MS) {
-        let store = store.clone();
+        gate.touched(&digest, now);
+        let store = gate.store.clone();
         let id = key.id.clone();
         tokio::spawn(async move {
             if let Err(e) = store.touch_key(&id, now).await {

@@ -10,7 +10,7 @@ mod auth;
 pub mod ops;
 mod routes;
 
-pub(crate) use auth::require_key;
+pub(crate) use auth::{Gate, keys_changed, require_key};
 pub use ops::{CreatedKey, bootstrap, create, rotate, status};
 
 /// The `/v1/keys` routes.

@@ -85,7 +85,9 @@ pub async fn rotate(
     };
     let (key, raw) = new_key(&old.name, &old.scopes, None, Some(old.id.clone()));
     let grace_end = now_ms().saturating_add(grace.as_millis() as i64);
-    let Some(old) = store.rotate_key(id, &key, grace_end).await? else {
+    let rotated = store.rotate_key(id, &key, grace_end).await?;
+    super::keys_changed();
+    let Some(old) = rotated else {
         return Ok(None);
     };
     Ok(Some((

@@ -259,6 +259,7 @@ async fn revoke(
         .revoke_key(&id, now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("API key", &id))?;
+    super::keys_changed();
     tracing::info!(key_id = %id, by = %principal.key_id, "API key revoked");
     Ok(axum::Json(KeyView::from(&key)))
 }

@@ -13,6 +13,7 @@ mod providers;
 mod send;
 mod sender;
 mod status;
+mod system;
 mod template;
 mod templates;
 
@@ -32,6 +33,7 @@ use tokio::task::JoinHandle;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use config::{EmailConfig, MessagesConfig, SmsConfig};
+pub(crate) use system::{BuiltIn, SystemMail};
 
 use crate::intake::SourceDirectory;
 use crate::providers::Registrant;

@@ -46,7 +46,8 @@ impl Messaging {
             .metrics
             .messages
             .inc(&[message.channel.as_str(), label]);
-        let keep_content = match (&outcome, c.keep_bodies) {
+        let keep_bodies = c.keep_bodies && !super::system::drops_bodies(&message);
+        let keep_content = match (&outcome, keep_bodies) {
             (SendOutcome::Retry { .. }, _) | (_, true) => None,
             _ => Some(message.content.without_bodies()),
         };

@@ -83,9 +83,29 @@ const NEEDS: &[(&str, &str)] = &[
     ("providers.list", "messages|read"),
     ("providers.put", "admin"),
     ("providers.delete", "admin"),
+    ("auth.users.create", "auth"),
+    ("auth.users.find", "auth|read"),
+    ("auth.users.get", "auth|read"),
+    ("auth.users.update", "auth"),
+    ("auth.users.delete", "auth"),
+    ("auth.login", "auth"),
+    ("auth.token.refresh", "auth"),
+    ("auth.logout", "auth"),
+    ("auth.sessions.create", "auth"),
+    ("auth.sessions.list", "auth|read"),
+    ("auth.sessions.revoke", "auth"),
+    ("auth.keys.rotate", "auth"),
+    ("auth.verify_email.send", "auth"),
+    ("auth.verify_email.confirm", "auth"),
+    ("auth.password.reset", "auth"),
+    ("auth.password.reset_confirm", "auth"),
+    ("auth.password.change", "auth"),
+    ("auth.google.start", "auth"),
+    ("auth.google.callback", "auth"),
+    ("auth.verify", "auth"),
 ];
 
-const SCOPES: [&str; 11] = [
+const SCOPES: [&str; 12] = [
     "admin",
     "read",
     "keys",
@@ -97,6 +117,7 @@ const SCOPES: [&str; 11] = [
     "accounts",
     "payments",
     "storage",
+    "auth",
 ];
 
 fn allowed(need: &str, scope: &str) -> bool {
@@ -112,7 +133,8 @@ fn concrete(template: &str) -> String {
         .replace("{name}", "nothing-here")
         .replace("{capability}", "email")
         .replace("{store}", "default")
-        .replace("{key}", "nothing/here");
+        .replace("{key}", "nothing/here")
+        .replace("{pool}", "default");
     for (segment, prefix) in [
         ("/v1/keys/{id}", "key"),
         ("/v1/sources/{id}", "src"),
@@ -126,6 +148,7 @@ fn concrete(template: &str) -> String {
         ("/v1/payments/refunds/{id}", "pref"),
         ("/v1/payments/connected-accounts/{id}", "pacct"),
         ("/v1/storage/default/uploads/{id}", "upl"),
+        ("/v1/auth/default/users/{id}", "usr"),
     ] {
         if path.starts_with(segment) {
             path = path.replacen("{id}", &id(prefix), 1);

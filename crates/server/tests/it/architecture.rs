@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The server's capability modules.
-const CAPABILITIES: [&str; 9] = [
+const CAPABILITIES: [&str; 10] = [
+    "auth",
     "credits",
     "delivery",
     "health",

@@ -18,19 +18,20 @@ both_backends!(
     twilio_sdk_signatures
 );
 
-/// Asks the official SDK to sign; returns the headers it produced.
-pub(crate) fn sdk_sign(request: Value) -> Value {
+/// Runs the Python peer `tests/peers/{script}` (installed by scripts/test) with one
+/// JSON request on stdin; its JSON answer.
+pub(crate) fn python_peer(script: &str, request: &Value) -> Value {
     let python = std::env::var("SWITCHYARD_TEST_PYTHON").expect(
-        "SWITCHYARD_TEST_PYTHON is not set: run the suite with scripts/test, which installs the providers' SDKs",
+        "SWITCHYARD_TEST_PYTHON is not set: run the suite with scripts/test, which installs the Python peers",
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/peers/sign.py");
+    let path = format!("{}/../../tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new(python)
-        .arg(script)
+        .arg(path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start the SDK peer");
+        .expect("start the Python peer");
     child
         .stdin
         .take()
@@ -40,10 +41,15 @@ pub(crate) fn sdk_sign(request: Value) -> Value {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "SDK peer failed: {}",
+        "{script} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Asks the official SDK to sign; returns the headers it produced.
+pub(crate) fn sdk_sign(request: Value) -> Value {
+    python_peer("sign.py", &request)
 }
 
 fn now() -> i64 {

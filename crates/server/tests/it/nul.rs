@@ -124,7 +124,14 @@ async fn nul_in_any_field_id_filter_or_cursor_is_refused(backend: Backend) {
         "/v1/events",
     ] {
         let page = app.get_json(list).await;
-        assert_eq!(page["data"].as_array().unwrap().len(), 0, "{list}: {page}");
+        // The built-in auth templates are stored at the first start.
+        let made = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| !t["name"].as_str().is_some_and(|n| n.starts_with("auth.")))
+            .count();
+        assert_eq!(made, 0, "{list}: {page}");
     }
     let r = app.get("/v1/accounts/acme/credits").send().await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["sms"], Value::Null);

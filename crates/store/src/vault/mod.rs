@@ -47,6 +47,16 @@ pub mod ids {
         format!("provider:{capability}:{name}")
     }
 
+    /// A user pool's signing keys (a JSON list, the retired ones included).
+    pub fn auth_signing_keys(pool: &str) -> String {
+        format!("auth:{pool}:signing")
+    }
+
+    /// The key a user pool's refresh tokens are authenticated with.
+    pub fn auth_refresh_key(pool: &str) -> String {
+        format!("auth:{pool}:refresh")
+    }
+
     pub use crate::idempotency::idempotency_secret_id as idempotency_answer;
 }
 
@@ -59,6 +69,8 @@ pub trait SecretStore: Send + Sync {
     async fn delete_secret(&self, id: &str) -> Result<bool>;
     /// Up to `limit` values sealed under a key other than `key_id`.
     async fn secrets_not_under(&self, key_id: &str, limit: u32) -> Result<Vec<(String, Sealed)>>;
+    /// Inserts the sealed value of `id` unless `id` holds one; whether it did.
+    async fn insert_secret(&self, id: &str, sealed: &Sealed, now: i64) -> Result<bool>;
     /// Replaces the value of `id` only if it still holds `expected` (same nonce), so a
     /// concurrent write is never overwritten by a re-seal of older data.
     async fn replace_secret(
@@ -139,6 +151,42 @@ impl Vault {
                 Ok(Some(reloaded.open(id, &sealed)?))
             }
             other => Ok(Some(other?)),
+        }
+    }
+
+    /// Changes the value of `id` to what `change` makes of the current one (`None` when
+    /// there is none) and returns it. Concurrent changes, on any node, never overwrite
+    /// one another: `change` runs again on the value another writer left.
+    pub async fn update(
+        &self,
+        id: &str,
+        change: impl Fn(Option<&[u8]>) -> Vec<u8>,
+    ) -> Result<Secret<Vec<u8>>, SecretError> {
+        loop {
+            let current = self.store.get_secret(id).await?;
+            let plain = match &current {
+                Some(sealed) => Some(match self.keyring().open(id, sealed) {
+                    Err(VaultError::UnknownKey(_)) => self.reload()?.open(id, sealed)?,
+                    other => other?,
+                }),
+                None => None,
+            };
+            let value = change(plain.as_ref().map(|p| p.expose().as_slice()));
+            if plain.as_ref().is_some_and(|p| *p.expose() == value) {
+                return Ok(Secret::new(value));
+            }
+            let sealed = self.keyring().seal(id, &value);
+            let done = match &current {
+                Some(old) => {
+                    self.store
+                        .replace_secret(id, old, &sealed, now_ms())
+                        .await?
+                }
+                None => self.store.insert_secret(id, &sealed, now_ms()).await?,
+            };
+            if done {
+                return Ok(Secret::new(value));
+            }
         }
     }
 

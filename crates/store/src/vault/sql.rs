@@ -62,6 +62,21 @@ macro_rules! secret_store_impl {
                     .collect()
             }
 
+            async fn insert_secret(&self, id: &str, sealed: &::switchyard_core::vault::Sealed, now: i64) -> $crate::Result<bool> {
+                let done = ::sqlx::query(
+                    "INSERT INTO secrets (id, key_id, nonce, ciphertext, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(&sealed.key_id)
+                .bind(&sealed.nonce)
+                .bind(&sealed.ciphertext)
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn replace_secret(
                 &self,
                 id: &str,

@@ -358,12 +358,21 @@ async fn templates_are_checked_when_saved_and_rendered_strictly(backend: Backend
         app.get_json("/v1/templates/welcome").await["text"],
         "Bye {{ name }}"
     );
+    let names: Vec<String> = app.get_json("/v1/templates").await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(
-        app.get_json("/v1/templates").await["data"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
+        names,
+        [
+            "auth.password_changed",
+            "auth.password_reset",
+            "auth.verify_email",
+            "welcome"
+        ],
+        "the built-in auth templates, and the one made here"
     );
     let del = app
         .req(reqwest::Method::DELETE, "/v1/templates/welcome")
