@@ -358,6 +358,7 @@ impl Hub {
             if config.storage.enabled {
                 tasks.push(self.storage.start(stop_rx.clone()));
             }
+            tasks.push(self.auth.start(stop_rx.clone()));
         }
 
         if config.public_url.is_none()

@@ -36,6 +36,8 @@ pub(super) fn router() -> OpenApiRouter<Auth> {
 const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 const PROVIDER: &str = "google";
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a discovery document is used before it is read again.
+const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -108,10 +110,18 @@ fn upstream(detail: String) -> ApiError {
 }
 
 impl Auth {
+    /// The issuer's discovery document, read again after [`DISCOVERY_TTL`].
     async fn discovery(&self, google: &GoogleClient) -> Result<oidc::Discovery, ApiError> {
-        oidc::discover(&self.inner.client, &google.issuer, TIMEOUT)
+        if let Some(found) = self.inner.discovery.get(&google.issuer) {
+            return Ok(found);
+        }
+        let found = oidc::discover(&self.inner.client, &google.issuer, TIMEOUT)
             .await
-            .map_err(upstream)
+            .map_err(upstream)?;
+        self.inner
+            .discovery
+            .insert(&google.issuer, found.clone(), DISCOVERY_TTL);
+        Ok(found)
     }
 }
 

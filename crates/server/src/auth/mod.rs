@@ -52,6 +52,9 @@ pub(crate) fn role_ok(role: &str) -> bool {
         })
 }
 
+/// How often ended sessions, used links and old counters are deleted.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
 /// What auth needs from the rest of the hub.
 #[derive(Debug)]
 pub(crate) struct Wiring {
@@ -131,6 +134,8 @@ struct Inner {
     limits: limits::Limits,
     verifier: verify::Verifier,
     client: reqwest::Client,
+    /// Identity providers' discovery documents, by issuer (Google sign-in).
+    discovery: crate::runtime::ttl::TtlCache<switchyard_providers::auth::oidc::Discovery>,
 }
 
 /// The pool's public keys, for verifying its tokens like any other issuer's.
@@ -211,10 +216,38 @@ impl Auth {
                 limits: limits::Limits::new(&config.limits),
                 verifier: verify::Verifier::new(&config.issuers, client.clone()),
                 client,
+                discovery: crate::runtime::ttl::TtlCache::new(64),
             }),
         };
         auth.register_pools();
         auth
+    }
+
+    /// Deletes, every [`SWEEP_EVERY`] until `shutdown`, the sessions, link tokens,
+    /// sign-in states and limit counters that can no longer be used (sessions and
+    /// counters a day after they ended or were last touched).
+    pub(crate) fn start(
+        &self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let auth = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = switchyard_core::time::now_ms();
+                match auth.store().sweep_auth(now, now - 86_400_000).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        rows = n,
+                        "swept ended sessions, used links and old limit counters"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "sweeping auth rows failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(SWEEP_EVERY) => {}
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+            }
+        })
     }
 
     /// Stores the built-in mail templates not stored yet.

@@ -1,5 +1,5 @@
-//! A small map whose entries expire, for things intake reads often and changes rarely
-//! (loaded sources, PayPal certificates).
+//! A small map whose entries expire, for things read often and changed rarely (loaded
+//! sources, PayPal certificates, identity providers' discovery documents).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

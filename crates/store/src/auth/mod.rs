@@ -90,4 +90,9 @@ pub trait AuthStore: Send + Sync {
     /// did (a cooldown taken).
     async fn limit_take(&self, key: &str, now: i64, before: i64) -> Result<bool>;
     async fn limit_clear(&self, key: &str) -> Result<()>;
+
+    /// Deletes what can no longer be used: sessions ended or expired before `before`,
+    /// link tokens and sign-in states expired before `now`, and limit counters last
+    /// touched before `before`. How many rows went.
+    async fn sweep_auth(&self, now: i64, before: i64) -> Result<u64>;
 }

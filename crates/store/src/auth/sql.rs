@@ -396,6 +396,19 @@ macro_rules! auth_store_impl {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn sweep_auth(&self, now: i64, before: i64) -> $crate::Result<u64> {
+                let mut gone = 0;
+                for (sql, at) in [
+                    ("DELETE FROM auth_sessions WHERE revoked_at < $1 OR expires_at < $1", before),
+                    ("DELETE FROM auth_links WHERE expires_at < $1", now),
+                    ("DELETE FROM auth_oauth_states WHERE expires_at < $1", now),
+                    ("DELETE FROM auth_limits WHERE last_at < $1", before),
+                ] {
+                    gone += ::sqlx::query(sql).bind(at).execute(self.writer()).await?.rows_affected();
+                }
+                Ok(gone)
+            }
+
             async fn limit_clear(&self, key: &str) -> $crate::Result<()> {
                 ::sqlx::query("DELETE FROM auth_limits WHERE key = $1").bind(key).execute(self.writer()).await?;
                 Ok(())

@@ -17,6 +17,7 @@ conformance!(
     links_states_and_identities_are_single_use,
     limits_count_and_cooldowns_hold,
     vault_updates_never_overwrite_each_other,
+    sweeping_keeps_only_what_can_still_be_used,
 );
 
 fn user(pool: &str, id: &str, email: &str) -> User {
@@ -340,4 +341,51 @@ async fn vault_updates_never_overwrite_each_other(db: &TestDb) {
     let mut items: Vec<u32> = serde_json::from_slice(value.expose()).unwrap();
     items.sort();
     assert_eq!(items, (0..10).collect::<Vec<_>>(), "every update is kept");
+}
+
+async fn sweeping_keeps_only_what_can_still_be_used(db: &TestDb) {
+    let store = db.store().await;
+    store
+        .insert_user(&user("p", "usr_s", "s@example.com"), None)
+        .await
+        .unwrap();
+    let mut ended = session("p", "ses_ended", "usr_s");
+    ended.expires_at = 10_000;
+    store.insert_session(&ended).await.unwrap();
+    store
+        .end_session("p", "ses_ended", "logout", 50)
+        .await
+        .unwrap();
+    let mut expired = session("p", "ses_expired", "usr_s");
+    expired.expires_at = 60;
+    store.insert_session(&expired).await.unwrap();
+    store
+        .insert_session(&session("p", "ses_live", "usr_s"))
+        .await
+        .unwrap();
+    store
+        .insert_link("gone", "p", LinkPurpose::VerifyEmail, "usr_s", 90)
+        .await
+        .unwrap();
+    store
+        .insert_link("kept", "p", LinkPurpose::PasswordReset, "usr_s", 500)
+        .await
+        .unwrap();
+    store.insert_oauth_state("st", "p", "{}", 90).await.unwrap();
+    store.limit_count("old", 40).await.unwrap();
+    store.limit_count("new", 150).await.unwrap();
+    let gone = store.sweep_auth(100, 100).await.unwrap();
+    assert_eq!(gone, 5, "two sessions, one link, one state, one counter");
+    assert!(store.get_session("p", "ses_live").await.unwrap().is_some());
+    assert!(store.get_session("p", "ses_ended").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .consume_link("kept", "p", LinkPurpose::PasswordReset, 100)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("usr_s")
+    );
+    assert!(store.limit_get("new").await.unwrap().is_some());
+    assert!(store.limit_get("old").await.unwrap().is_none());
 }
