@@ -82,14 +82,6 @@ struct Pending {
     redirect_uri: String,
 }
 
-fn random() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-}
-
-fn digest(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
 fn client(pool: &Pool) -> Result<&GoogleClient, ApiError> {
     pool.google.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -141,7 +133,11 @@ async fn start(
     p.finish()?;
     let google = client(&pool)?;
     let found = auth.discovery(google).await?;
-    let (state, verifier, nonce) = (random(), random(), random());
+    let (state, verifier, nonce) = (
+        super::random_token(),
+        super::random_token(),
+        super::random_token(),
+    );
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let pending = Pending {
         verifier,
@@ -151,7 +147,7 @@ async fn start(
     let expires_at = now_ms() + STATE_TTL_MS;
     let data = serde_json::to_string(&pending).map_err(ApiError::internal)?;
     auth.store()
-        .insert_oauth_state(&digest(&state), &pool.name, &data, expires_at)
+        .insert_oauth_state(&super::token_digest(&state), &pool.name, &data, expires_at)
         .await?;
     let query: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("response_type", "code")
@@ -198,7 +194,7 @@ async fn callback(
     };
     let data = auth
         .store()
-        .take_oauth_state(&digest(&body.state), &pool.name, now_ms())
+        .take_oauth_state(&super::token_digest(&body.state), &pool.name, now_ms())
         .await?
         .ok_or_else(invalid_state)?;
     let pending: Pending = serde_json::from_str(&data).map_err(|_| invalid_state())?;

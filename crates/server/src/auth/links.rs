@@ -5,10 +5,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use switchyard_core::apikey::Scope;
 use switchyard_core::auth::{Ending, LinkPurpose, User};
 use switchyard_core::time::now_ms;
@@ -105,10 +102,6 @@ pub(crate) struct Accepted {
     pub(crate) status: &'static str,
 }
 
-fn digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 fn invalid_token() -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
@@ -134,10 +127,16 @@ impl Auth {
         template: &BuiltIn,
         ttl_ms: i64,
     ) -> Result<(String, i64), ApiError> {
-        let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let token = super::random_token();
         let expires_at = now_ms() + ttl_ms;
         self.store()
-            .insert_link(&digest(&token), &pool.name, purpose, &user.id, expires_at)
+            .insert_link(
+                &super::token_digest(&token),
+                &pool.name,
+                purpose,
+                &user.id,
+                expires_at,
+            )
             .await?;
         let mail = SystemMail {
             template,
@@ -250,7 +249,7 @@ async fn verify_confirm(
     let user_id = auth
         .store()
         .consume_link(
-            &digest(&body.token),
+            &super::token_digest(&body.token),
             &pool.name,
             LinkPurpose::VerifyEmail,
             now_ms(),
@@ -334,7 +333,7 @@ async fn reset_confirm(
     let user_id = auth
         .store()
         .consume_link(
-            &digest(&body.token),
+            &super::token_digest(&body.token),
             &pool.name,
             LinkPurpose::PasswordReset,
             now_ms(),

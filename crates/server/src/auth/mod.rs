@@ -55,6 +55,18 @@ pub(crate) fn role_ok(role: &str) -> bool {
 /// How often ended sessions, used links and old counters are deleted.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
+/// A new single-use token: 256 random bits, base64url.
+pub(crate) fn random_token() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// The hex SHA-256 of a single-use token, which is all the store keeps of it.
+pub(crate) fn token_digest(token: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
 /// What auth needs from the rest of the hub.
 #[derive(Debug)]
 pub(crate) struct Wiring {

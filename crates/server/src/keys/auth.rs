@@ -18,6 +18,7 @@ use switchyard_core::time::now_ms;
 use switchyard_store::Store;
 
 use crate::http::{ApiError, Principal};
+use crate::runtime::ttl::TtlCache;
 
 /// `last_used_at` is refreshed at most this often per key.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -35,20 +36,19 @@ pub(crate) fn keys_changed() {
     CHANGES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
-type Cached = (switchyard_store::KeyMatch, std::time::Instant, u64);
-
-/// The store and this node's cache of keys by digest.
+/// The store and this node's cache of keys by digest, with the [`CHANGES`] count they
+/// were read under.
 #[derive(Debug, Clone)]
 pub(crate) struct Gate {
     store: Arc<dyn Store>,
-    cache: Arc<std::sync::Mutex<std::collections::HashMap<[u8; 32], Cached>>>,
+    cache: Arc<TtlCache<(switchyard_store::KeyMatch, u64)>>,
 }
 
 impl Gate {
     pub(crate) fn new(store: Arc<dyn Store>) -> Self {
         Gate {
             store,
-            cache: Arc::default(),
+            cache: Arc::new(TtlCache::new(CACHE_MAX)),
         }
     }
 
@@ -57,31 +57,22 @@ impl Gate {
         digest: &[u8; 32],
     ) -> Result<Option<switchyard_store::KeyMatch>, switchyard_store::StoreError> {
         let generation = CHANGES.load(std::sync::atomic::Ordering::SeqCst);
+        let id = hex::encode(digest);
+        if let Some((found, g)) = self.cache.get(&id)
+            && g == generation
         {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((found, at, g)) = cache.get(digest)
-                && *g == generation
-                && at.elapsed() < CACHE_FOR
-            {
-                return Ok(Some(found.clone()));
-            }
+            return Ok(Some(found));
         }
         let found = self.store.find_key_by_digest(digest).await?;
         if let Some(f) = &found {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(*digest, (f.clone(), std::time::Instant::now(), generation));
+            self.cache.insert(&id, (f.clone(), generation), CACHE_FOR);
         }
         Ok(found)
     }
 
-    fn touched(&self, digest: &[u8; 32], now: i64) {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((found, _, _)) = cache.get_mut(digest) {
-            found.key.last_used_at = Some(now);
-        }
+    /// The key's use is being recorded: its cached copy is read again next time.
+    fn touched(&self, digest: &[u8; 32]) {
+        self.cache.remove(&hex::encode(digest));
     }
 }
 
@@ -131,7 +122,7 @@ async fn authenticate(
         return Err(ApiError::unauthorized("this API key has expired"));
     }
     if key.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY_MS) {
-        gate.touched(&digest, now);
+        gate.touched(&digest);
         let store = gate.store.clone();
         let id = key.id.clone();
         tokio::spawn(async move {

@@ -50,6 +50,10 @@ impl<V: Clone> TtlCache<V> {
     pub(crate) fn remove(&self, key: &str) {
         self.entries().remove(key);
     }
+
+    pub(crate) fn clear(&self) {
+        self.entries().clear();
+    }
 }
 
 #[cfg(test)]

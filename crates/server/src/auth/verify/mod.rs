@@ -32,6 +32,7 @@ mod routes;
 pub use config::IssuerConfig;
 pub(crate) use config::config_problem;
 
+use crate::runtime::ttl::TtlCache;
 use check::{Parts, refuse};
 
 /// The reason of a refusal because no keys could be had (503, not 401).
@@ -106,55 +107,40 @@ pub(crate) struct Refusal {
 }
 
 /// The configured issuers and the hub's pools, with their JWKS caches.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Verifier {
     specs: Arc<std::sync::RwLock<Vec<Spec>>>,
     caches: Arc<jwks::Caches>,
-    verified: Arc<Recent>,
+    /// Tokens verified lately, by spec and token digest.
+    verified: Arc<TtlCache<Verified>>,
 }
 
-/// Tokens verified lately, by spec and token digest, with the time (ms) until which
-/// the answer may be given again without checking the signature: the token's `exp`, and
-/// at most [`RECENT_FOR`], so that a key withdrawn from a JWKS stops verifying soon.
-#[derive(Debug, Default)]
-struct Recent(std::sync::Mutex<std::collections::HashMap<[u8; 32], (i64, Verified)>>);
-
+/// How long a verified token is answered again without its signature being checked,
+/// at most (never past its `exp`), so that a key withdrawn from a JWKS stops verifying
+/// soon.
 const RECENT_FOR_MS: i64 = 60_000;
 const RECENT_MAX: usize = 10_000;
 
-impl Recent {
-    fn key(spec: &Spec, token: &str) -> [u8; 32] {
-        use sha2::Digest as _;
-        let mut h = sha2::Sha256::new();
-        h.update(spec.name.as_bytes());
-        h.update([0]);
-        h.update(token.as_bytes());
-        h.finalize().into()
-    }
+/// The key of a token verified against a spec, in [`Verifier::verified`].
+fn recent_key(spec: &Spec, token: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(spec.name.as_bytes());
+    h.update([0]);
+    h.update(token.as_bytes());
+    hex::encode(h.finalize())
+}
 
-    fn get(&self, key: &[u8; 32], now: i64) -> Option<Verified> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
-            .filter(|(until, _)| now < *until)
-            .map(|(_, v)| v.clone())
-    }
-
-    fn put(&self, key: [u8; 32], now: i64, v: &Verified) {
-        let exp_ms = v
-            .claims
-            .get("exp")
-            .and_then(serde_json::Value::as_i64)
-            .map_or(0, |e| e.saturating_mul(1000));
-        let until = exp_ms.min(now + RECENT_FOR_MS);
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= RECENT_MAX {
-            map.retain(|_, (u, _)| *u > now);
-            if map.len() >= RECENT_MAX {
-                map.clear();
-            }
-        }
-        map.insert(key, (until, v.clone()));
-    }
+/// How long `v`, verified at `now` (ms), may be answered again.
+fn recent_for(v: &Verified, now: i64) -> std::time::Duration {
+    let exp_ms = v
+        .claims
+        .get("exp")
+        .and_then(serde_json::Value::as_i64)
+        .map_or(0, |e| e.saturating_mul(1000));
+    std::time::Duration::from_millis(
+        exp_ms.min(now + RECENT_FOR_MS).saturating_sub(now).max(0) as u64
+    )
 }
 
 impl Verifier {
@@ -177,7 +163,7 @@ impl Verifier {
         Verifier {
             specs: Arc::new(std::sync::RwLock::new(specs)),
             caches: Arc::new(caches),
-            verified: Arc::default(),
+            verified: Arc::new(TtlCache::new(RECENT_MAX)),
         }
     }
 
@@ -189,11 +175,7 @@ impl Verifier {
             Some(old) => *old = spec,
             None => specs.push(spec),
         }
-        self.verified
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.verified.clear();
     }
 
     /// Whether a spec is named `name`.
@@ -287,13 +269,14 @@ impl Verifier {
         // The key is still published: a token verified lately is answered again
         // without its signature being checked anew.
         let now = switchyard_core::time::now_ms();
-        let recent = Recent::key(spec, parts.token());
-        if let Some(v) = self.verified.get(&recent, now) {
+        let recent = recent_key(spec, parts.token());
+        if let Some(v) = self.verified.get(&recent) {
             return Ok(v);
         }
         check::signature(&parts, alg, &keys)?;
         let v = check::claims(spec, parts, now / 1000)?;
-        self.verified.put(recent, now, &v);
+        self.verified
+            .insert(&recent, v.clone(), recent_for(&v, now));
         Ok(v)
     }
 
