@@ -9,6 +9,7 @@ pub mod text_enum;
 
 pub mod apikey;
 pub mod auth;
+pub mod connector;
 pub mod credit;
 pub mod delivery;
 pub mod duration;

@@ -26,6 +26,7 @@
 
 pub mod auth;
 mod config;
+pub mod connectors;
 pub mod email;
 mod error;
 mod http;

@@ -19,6 +19,7 @@ use async_trait::async_trait;
 pub mod auth;
 pub mod batch;
 mod common;
+pub mod connectors;
 pub mod credits;
 pub mod delivery;
 mod dialect;
