@@ -7,10 +7,12 @@
 //! `cargo run --release -p switchyard-bench -- email [--emails N] [--backend …] [--accept-only]`
 //! `cargo run --release -p switchyard-bench -- payments [--checkouts N] [--rate N] [--seconds N] [--backend …]`
 //! `cargo run --release -p switchyard-bench -- auth [--seconds N] [--connections N] [--backend …]`
+//! `cargo run --release -p switchyard-bench -- connectors [--seconds N] [--connections N] [--limit N] [--backend …]`
 //! `cargo run --release -p switchyard-bench -- storage [--size-mib N] [--runs N] [--connections N] [--seconds N] [--no-gib] [--backend …]`
 #![forbid(unsafe_code)]
 
 mod auth;
+mod connectors;
 mod delivery;
 mod email;
 mod hub;
@@ -52,6 +54,9 @@ enum Bench {
     /// Auth: logins per second beside raw argon2id hashing, token verifications beside
     /// `GET /healthz`, refreshes per second.
     Auth(auth::Args),
+    /// Connectors: latency the proxy adds over the upstream called directly, cache hits
+    /// per second beside `GET /healthz`, and the rate limiter's accuracy.
+    Connectors(connectors::Args),
 }
 
 #[tokio::main]
@@ -64,5 +69,6 @@ async fn main() {
         Bench::Payments(args) => payments::run(args).await,
         Bench::Storage(args) => storage::run(args).await,
         Bench::Auth(args) => auth::run(args).await,
+        Bench::Connectors(args) => connectors::run(args).await,
     }
 }

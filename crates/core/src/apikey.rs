@@ -69,6 +69,7 @@ crate::text_enum! {
         Payments = "payments",
         Storage = "storage",
         Auth = "auth",
+        Connectors = "connectors",
     }
 }
 

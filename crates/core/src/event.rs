@@ -197,8 +197,16 @@ pub const HUB_EVENT_TYPES: &[EventType] = &[
     t("message.unsubscribed", "The recipient unsubscribed."),
     t("message.received", "An inbound SMS arrived."),
     t(
+        "calendar.changed",
+        "A watched Google Calendar resource changed or was deleted.",
+    ),
+    t(
         "endpoint.disabled",
         "The hub disabled an endpoint that kept failing (published by the hub).",
+    ),
+    t(
+        "connection.needs_auth",
+        "A connection's OAuth grant was refused (`invalid_grant`): it must be authorized again (published by the hub).",
     ),
 ];
 

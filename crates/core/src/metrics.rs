@@ -235,6 +235,9 @@ pub struct Metrics {
     pub messages: CounterVec,
     pub payment_calls: CounterVec,
     pub payment_reports: CounterVec,
+    pub connector_calls: CounterVec,
+    pub connector_duration: HistogramVec,
+    pub connector_refreshes: CounterVec,
     pub http_duration: HistogramVec,
     pub jobs: CounterVec,
     pub job_duration: HistogramVec,
@@ -294,6 +297,22 @@ impl Default for Metrics {
                 "Provider webhooks applied to the payments mirror, by provider and whether the mirror changed (applied, unchanged, unmatched).",
                 &["provider", "outcome"],
             ),
+            connector_calls: CounterVec::new(
+                "switchyard_connector_calls_total",
+                "Proxied calls, by connector and outcome (the status class answered: 2xx, 4xx, 5xx; or cache_hit, rate_limited, unreachable, refused).",
+                &["connector", "outcome"],
+            ),
+            connector_duration: HistogramVec::new(
+                "switchyard_connector_call_duration_seconds",
+                "Proxied call time (upstream attempts and waits included), by connector.",
+                &["connector"],
+                LATENCY_BUCKETS,
+            ),
+            connector_refreshes: CounterVec::new(
+                "switchyard_connector_token_refreshes_total",
+                "OAuth token refreshes of connections, by connector and outcome (ok, refused, failed).",
+                &["connector", "outcome"],
+            ),
             jobs: CounterVec::new(
                 "switchyard_jobs_total",
                 "Queue job runs by kind and outcome (completed, retried, dead, lost_lease).",
@@ -321,6 +340,9 @@ impl Metrics {
         self.messages.render(out);
         self.payment_calls.render(out);
         self.payment_reports.render(out);
+        self.connector_calls.render(out);
+        self.connector_duration.render(out);
+        self.connector_refreshes.render(out);
         self.jobs.render(out);
         self.job_duration.render(out);
     }

@@ -21,6 +21,7 @@ crate::text_enum! {
         Lemonsqueezy = "lemonsqueezy",
         SharedSecret = "shared_secret",
         Hmac = "hmac",
+        GoogleChannel = "google_channel",
     }
 }
 

@@ -22,6 +22,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 mod auth;
 pub mod config;
+mod connectors;
 mod credits;
 mod delivery;
 mod health;
@@ -39,6 +40,7 @@ pub use config::Config;
 pub use payments::{SyncError, SyncProgress};
 
 use auth::Auth;
+use connectors::Connectors;
 use delivery::Delivery;
 use http::access::{self, AccessTable};
 use http::{idempotency, limits, observe, openapi};
@@ -83,6 +85,7 @@ pub struct Hub {
     payments: Payments,
     storage: Storage,
     auth: Auth,
+    connectors: Connectors,
     registry: Registry,
 }
 
@@ -177,6 +180,17 @@ impl Hub {
             &config.auth,
         );
         auth.prepare().await?;
+        let connectors = Connectors::new(
+            connectors::Wiring {
+                store: store.clone(),
+                vault: vault.clone(),
+                metrics: metrics.clone(),
+                publisher: intake.publisher(),
+                base_url: config.base_url(),
+            },
+            &config.connectors,
+        )
+        .map_err(ServerError::Config)?;
         let mut registrants = messaging.registrants();
         registrants.push(payments.registrant());
         registrants.push(storage.registrant());
@@ -216,6 +230,7 @@ impl Hub {
             payments,
             storage,
             auth,
+            connectors,
             registry,
         })
     }
@@ -265,11 +280,13 @@ impl Hub {
             .merge(self.payments.api())
             .merge(self.storage.api())
             .merge(self.auth.api())
+            .merge(self.connectors.api())
             .merge(self.registry.api());
         let public = health::router(store.clone(), self.services.metrics.clone())
             .merge(self.intake.public())
             .merge(self.storage.public())
-            .merge(self.auth.public());
+            .merge(self.auth.public())
+            .merge(self.connectors.public());
         let (api, api_paths) = api.split_for_parts();
         let (public, mut paths) = public.split_for_parts();
         paths.merge(api_paths);
@@ -277,9 +294,11 @@ impl Hub {
             .into_iter()
             .chain(Messaging::OWN_IDEMPOTENCY)
             .chain(Payments::OWN_IDEMPOTENCY)
+            .chain(Connectors::PASS_THROUGH)
             .collect();
         let doc = openapi::document(paths, &own_idempotency);
-        let table = AccessTable::from_document(&doc).expect("every route declares its access");
+        let table = AccessTable::from_document(&doc, &Connectors::PASS_THROUGH)
+            .expect("every route declares its access");
         let idempotency = idempotency::Idempotency {
             store: store.clone(),
             vault: self.services.vault.clone(),
@@ -360,12 +379,15 @@ impl Hub {
             }
             tasks.push(self.auth.start(stop_rx.clone()));
         }
+        // The call log is written wherever calls are proxied.
+        tasks.push(self.connectors.start(stop_rx.clone()));
 
         if config.public_url.is_none()
             && let Ok(addr) = listener.local_addr()
         {
             self.storage.listening_on(addr);
             self.auth.listening_on(addr);
+            self.connectors.listening_on(addr);
         }
         let mut http_stop = stop_rx.clone();
         let app = self.router();

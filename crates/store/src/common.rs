@@ -79,6 +79,7 @@ macro_rules! sql_store_impl {
         $crate::payments::sql::payment_store_impl!($store, $db);
         $crate::storage::sql::storage_store_impl!($store, $db);
         $crate::auth::sql::auth_store_impl!($store, $db);
+        $crate::connectors::sql::connector_store_impl!($store, $db);
     };
 }
 

@@ -67,6 +67,12 @@ pub(crate) trait Dialect {
         conn: &mut <Self::Db as Database>::Connection,
         refs: &[String],
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Makes reservations under the rate limit `key` take turns until the transaction
+    /// ends.
+    fn lock_rate_key(
+        conn: &mut <Self::Db as Database>::Connection,
+        key: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Holds off other nodes' migrations until [`Dialect::unlock_migrations`].
     fn lock_migrations(
         conn: &mut <Self::Db as Database>::Connection,

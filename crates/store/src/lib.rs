@@ -41,6 +41,7 @@ pub mod testing;
 pub mod vault;
 
 pub use auth::AuthStore;
+pub use connectors::{ConnectionFilter, ConnectionState, ConnectorStore, Reservation};
 pub use credits::CreditStore;
 pub use delivery::{DeliveryFilter, DeliveryStore, EndpointStore};
 pub use error::{Result, StoreError};
@@ -89,6 +90,7 @@ pub trait Store:
     + PaymentStore
     + StorageStore
     + AuthStore
+    + ConnectorStore
     + JobQueue
     + Admin
     + std::fmt::Debug
@@ -109,6 +111,7 @@ impl<
         + PaymentStore
         + StorageStore
         + AuthStore
+        + ConnectorStore
         + JobQueue
         + Admin
         + std::fmt::Debug,

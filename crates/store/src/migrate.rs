@@ -29,6 +29,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     10 "payments" "0010_payments.sql",
     11 "storage" "0011_storage.sql",
     12 "auth" "0012_auth.sql",
+    13 "connectors" "0013_connectors.sql",
 );
 
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
@@ -44,6 +45,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     10 "payments" "0010_payments.sql",
     11 "storage" "0011_storage.sql",
     12 "auth" "0012_auth.sql",
+    13 "connectors" "0013_connectors.sql",
 );
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -21,6 +21,8 @@ const MIGRATION_LOCK: i64 = 0x5357_4d49_4752; // "SWMIGR"
 const BOOTSTRAP_LOCK: i64 = 0x5357_424f_4f54; // "SWBOOT"
 /// The key space of per provider message id locks (two-key advisory locks).
 const PROVIDER_REF_LOCKS: i32 = 0x534d_5347; // "SMSG"
+/// The key space of per rate limit locks.
+const RATE_LOCKS: i32 = 0x5352_4154; // "SRAT"
 
 #[derive(Debug)]
 pub struct PgStore {
@@ -271,6 +273,15 @@ impl Dialect for PgStore {
         .bind(PROVIDER_REF_LOCKS)
         .execute(&mut *conn)
         .await?;
+        Ok(())
+    }
+
+    async fn lock_rate_key(conn: &mut PgConnection, key: &str) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(RATE_LOCKS)
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
         Ok(())
     }
 

@@ -205,6 +205,11 @@ impl Dialect for SqliteStore {
         Ok(())
     }
 
+    /// Every write goes through the single writer connection: transactions take turns.
+    async fn lock_rate_key(_conn: &mut SqliteConnection, _key: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// Migrations run on the single writer connection; a second process is held off by
     /// SQLite's write lock and the primary key of `schema_migrations`.
     async fn lock_migrations(_conn: &mut SqliteConnection) -> Result<()> {

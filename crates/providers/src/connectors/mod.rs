@@ -1,7 +1,15 @@
 //! Connectors to third-party REST APIs: the declarative format a connector is written
-//! in ([`definition`]).
+//! in ([`definition`]), the built-in ones ([`builtins`]), where a call goes
+//! ([`target`]), the OAuth 2.0 flow of a connection ([`oauth`]), and the HTTP layer's
+//! forwarding of a caller's request ([`forward`]).
 
+mod builtin;
 pub mod definition;
+pub mod oauth;
+pub mod target;
+
+pub use crate::http::forward;
+pub use builtin::builtins;
 
 pub use definition::{
     AuthDef, ConfigField, ConnectorDef, ErrorInBody, LimitScope, OAuth2Def, RateLimitDef, RetryDef,

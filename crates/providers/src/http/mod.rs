@@ -20,6 +20,7 @@ use switchyard_core::Secret;
 
 use crate::SendError;
 
+pub mod forward;
 mod oauth;
 
 pub(crate) use oauth::ClientCredentials;

@@ -63,7 +63,7 @@ impl Config {
 
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = &file {
-            figment = figment.merge(Toml::file_exact(path));
+            figment = figment.merge(DefinitionsAsTables(Toml::file_exact(path)));
         }
         let env_values: Vec<(String, String)> = env
             .iter()
@@ -139,6 +139,29 @@ impl Provider for EnvLayer {
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         Ok(Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// A file's layer with `connectors = [..]` (`[[connectors]]` tables) read as
+/// `connectors.define = [..]`, so definitions and `[connectors]` settings from another
+/// layer (an environment variable) merge instead of replacing each other.
+struct DefinitionsAsTables<P>(P);
+
+impl<P: Provider> Provider for DefinitionsAsTables<P> {
+    fn metadata(&self) -> Metadata {
+        self.0.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut data = self.0.data()?;
+        for dict in data.values_mut() {
+            if let Some(Value::Array(tag, list)) = dict.get("connectors").cloned() {
+                let mut section = Dict::new();
+                section.insert("define".to_string(), Value::Array(tag, list));
+                dict.insert("connectors".to_string(), Value::from(section));
+            }
+        }
+        Ok(data)
     }
 }
 

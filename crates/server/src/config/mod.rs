@@ -19,6 +19,7 @@ mod queue;
 mod units;
 
 pub use crate::auth::{AuthConfig, HashingConfig, IssuerConfig, LimitsConfig, PoolConfig};
+pub use crate::connectors::ConnectorsConfig;
 pub use crate::credits::CreditsConfig;
 pub use crate::delivery::DeliveryConfig;
 pub use crate::intake::{DeclaredSource, IntakeConfig};
@@ -71,6 +72,9 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub storage: StorageConfig,
     pub auth: AuthConfig,
+    /// Connectors to third-party APIs and their proxy. A file may list its definitions
+    /// as `[[connectors]]` tables (read as `connectors.define`).
+    pub connectors: ConnectorsConfig,
     /// Sources declared here (`[[sources]]` tables with the same fields as
     /// `POST /v1/sources`, plus an optional fixed `id`) are created or brought up to
     /// date at every start. A credential may be read from the environment instead:
@@ -139,6 +143,7 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
+            connectors: ConnectorsConfig::default(),
             sources: Vec::new(),
         }
     }
@@ -246,6 +251,9 @@ impl Config {
             return invalid(format!("{key}: {expected}"));
         }
         if let Some((key, expected)) = self.auth.problem() {
+            return invalid(format!("{key}: {expected}"));
+        }
+        if let Some((key, expected)) = self.connectors.problem() {
             return invalid(format!("{key}: {expected}"));
         }
         if self.queue.lease.0 < Duration::from_secs(1) {

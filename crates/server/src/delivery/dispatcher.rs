@@ -20,9 +20,9 @@ use tokio::sync::{Semaphore, watch};
 
 use super::config::DeliveryConfig;
 use super::destination;
-use super::guard;
 use super::wire::{envelope, error_kind, read_prefix, retry_after};
 use crate::intake::Publisher;
+use crate::runtime::guard;
 use crate::runtime::ttl::TtlCache;
 
 /// The `user-agent` of every delivery.
@@ -85,7 +85,7 @@ fn client(config: &DeliveryConfig) -> reqwest::Client {
         .timeout(config.timeout.0)
         .pool_max_idle_per_host(config.endpoint_concurrency)
         .dns_resolver(Arc::new(guard::GuardedResolver::new(
-            config.allow_private_networks,
+            guard::Allow::delivery(config.allow_private_networks),
         )))
         .build()
         .expect("a TLS backend is compiled in")
@@ -340,7 +340,10 @@ impl Dispatcher {
             Ok(u) => u,
             Err(_) => return (attempt(None, None, Some("invalid_url")), Next::Failed),
         };
-        if let Err(e) = guard::check_literal(&url, self.config.allow_private_networks) {
+        if let Err(e) = guard::check_literal(
+            &url,
+            guard::Allow::delivery(self.config.allow_private_networks),
+        ) {
             tracing::warn!(endpoint_id = %c.endpoint_id, "delivery refused: {e}");
             let a = attempt(None, None, Some("refused_destination"));
             return (a, self.after_failure(c.attempt, None));

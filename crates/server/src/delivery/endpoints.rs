@@ -19,11 +19,11 @@ use utoipa_axum::routes;
 
 use super::Delivery;
 use super::destination::{self, Private};
-use super::guard;
 use crate::http::{
     ApiBody, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, Cursor, List, Need, PageQuery,
     Principal, Problems, extract, require, validate,
 };
+use crate::runtime::guard;
 
 pub(super) fn router() -> OpenApiRouter<Delivery> {
     OpenApiRouter::new()
@@ -145,14 +145,14 @@ async fn apply(
     if creating && !body.contains_key("url") {
         p.add("url", "is required");
     }
-    let allow_private = delivery.inner.config.allow_private_networks;
+    let allow = guard::Allow::delivery(delivery.inner.config.allow_private_networks);
     for (key, value) in body {
         match key.as_str() {
             "url" => match value.as_str().map(reqwest::Url::parse) {
                 Some(Ok(url))
                     if matches!(url.scheme(), "http" | "https") && url.host().is_some() =>
                 {
-                    match guard::check_host(&url, allow_private).await {
+                    match guard::check_host(&url, allow).await {
                         Ok(()) => private.url = url.to_string(),
                         Err(e) => p.add("url", e.to_string()),
                     }

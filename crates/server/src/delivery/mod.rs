@@ -9,7 +9,6 @@ mod deliveries;
 mod destination;
 mod dispatcher;
 mod endpoints;
-mod guard;
 mod wire;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use switchyard_core::time::{now_ms, rfc3339};
 
-use super::guard;
+use crate::runtime::guard;
 
 /// Most of a response body kept in the attempt log.
 const BODY_KEPT: usize = 4096;

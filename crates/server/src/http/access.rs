@@ -128,22 +128,26 @@ pub(crate) struct AccessTable {
 #[derive(Debug)]
 struct Rule {
     need: Need,
-    /// The query parameters the operation declares.
-    query: Vec<String>,
+    /// The query parameters the operation declares; `None`: any (a proxy forwards the
+    /// query as given).
+    query: Option<Vec<String>>,
 }
 
 impl Rule {
     /// 400 naming the first parameter of `query` the operation does not declare.
     fn check_query(&self, query: Option<&str>) -> Result<(), ApiError> {
         let Some(query) = query else { return Ok(()) };
+        let Some(declared) = &self.query else {
+            return Ok(());
+        };
         let unknown = form_urlencoded::parse(query.as_bytes())
             .map(|(name, _)| name)
-            .find(|name| !self.query.iter().any(|q| q == name));
+            .find(|name| !declared.iter().any(|q| q == name));
         let Some(name) = unknown else { return Ok(()) };
-        let takes = if self.query.is_empty() {
+        let takes = if declared.is_empty() {
             "this route takes no query parameters".to_string()
         } else {
-            format!("this route takes {}", self.query.join(", "))
+            format!("this route takes {}", declared.join(", "))
         };
         Err(ApiError::bad_request(
             "invalid_query",
@@ -153,9 +157,17 @@ impl Rule {
 }
 
 impl AccessTable {
-    /// The table the document declares; `None` names an operation whose security
-    /// requirement is not one [`require`] writes.
-    pub(crate) fn from_document(doc: &utoipa::openapi::OpenApi) -> Result<Self, String> {
+    /// The table the document declares; an error names an operation whose security
+    /// requirement is not one [`require`] writes. Routes of `any_query` (as declared,
+    /// `{*path}` included) take any query parameter.
+    pub(crate) fn from_document(
+        doc: &utoipa::openapi::OpenApi,
+        any_query: &[&str],
+    ) -> Result<Self, String> {
+        let any_query: Vec<String> = any_query
+            .iter()
+            .map(|r| super::openapi::template(r))
+            .collect();
         use utoipa::openapi::RefOr;
         use utoipa::openapi::path::ParameterIn;
         let mut rules = HashMap::new();
@@ -187,6 +199,7 @@ impl AccessTable {
                         _ => None,
                     })
                     .collect();
+                let query = (!any_query.contains(path)).then_some(query);
                 rules.insert((method, path.clone()), Rule { need, query });
             }
         }

@@ -85,6 +85,20 @@ pub(crate) fn document(paths: OpenApi, own_idempotency: &[&str]) -> OpenApi {
         .collect();
     let mut ids = BTreeMap::new();
     for (path, item) in doc.paths.paths.iter_mut() {
+        // One handler for several methods (the proxy): one operation per method, each
+        // its id followed by the method.
+        let mut seen = BTreeMap::new();
+        for (_, op) in operations_mut(item) {
+            *seen.entry(op.operation_id.clone()).or_insert(0) += 1;
+        }
+        for (method, op) in operations_mut(item) {
+            if seen.get(&op.operation_id).is_some_and(|&n| n > 1)
+                && let Some(id) = &mut op.operation_id
+            {
+                id.push('.');
+                id.push_str(&method.as_str().to_ascii_lowercase());
+            }
+        }
         for (method, op) in operations_mut(item) {
             let id = op.operation_id.clone().unwrap_or_default();
             if let Some(other) = ids.insert(id.clone(), format!("{method} {path}")) {

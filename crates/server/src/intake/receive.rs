@@ -1,9 +1,10 @@
 //! `POST /in/{source_id}`: a request is checked against its source's scheme on the raw
 //! bytes as received, split into events with the provider's identity for each, and
 //! handed to the group-commit writer. The answer is sent only after that commit: 200
-//! `accepted` or `duplicate`, 400 malformed, 401 rejected signature or timestamp, 404
-//! unknown or disabled source, 413 too large, 503 when the hub cannot verify or store
-//! now (the provider retries).
+//! `accepted` or `duplicate` (or `ignored` for a request that carries no event, with
+//! nothing stored), 400 malformed, 401 rejected signature or timestamp, 404 unknown or
+//! disabled source, 413 too large, 503 when the hub cannot verify or store now (the
+//! provider retries).
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, State};
@@ -27,9 +28,13 @@ pub(super) fn router() -> OpenApiRouter<Intake> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct IntakeReply {
-    /// `accepted` (stored now) or `duplicate` (stored before; nothing changed).
+    /// `accepted` (stored now), `duplicate` (stored before; nothing changed) or
+    /// `ignored` (the request carries no event, such as the `sync` message opening a
+    /// Google channel; nothing is stored).
     pub(crate) status: &'static str,
-    pub(crate) event_id: String,
+    /// The (first) event's id; absent when `ignored`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) event_id: Option<String>,
     /// For providers that batch several events in one request (SendGrid): each event.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) events: Vec<IntakeEvent>,
@@ -129,10 +134,11 @@ async fn receive(
         ApiError::bad_request("malformed_webhook", e.0)
     })?;
     if parsed.is_empty() {
-        return Err(ApiError::bad_request(
-            "malformed_webhook",
-            "the request carries no event",
-        ));
+        return Ok(axum::Json(IntakeReply {
+            status: "ignored",
+            event_id: None,
+            events: Vec::new(),
+        }));
     }
     let kept = kept_headers(module, &headers);
     let received_at = now_ms();
@@ -187,7 +193,7 @@ async fn receive(
         } else {
             "accepted"
         },
-        event_id: first.id().to_string(),
+        event_id: Some(first.id().to_string()),
         events,
     }))
 }

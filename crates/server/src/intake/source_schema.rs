@@ -45,6 +45,9 @@ fn credential_description(c: Credential, kind: SourceKind) -> String {
             "The endpoint's signing secret as Stripe shows it, `whsec_…`."
         }
         (Credential::Secret, SourceKind::StandardWebhooks) => "The signing secret, `whsec_…`.",
+        (Credential::Secret, SourceKind::GoogleChannel) => {
+            "The channel's `token`, as given to `events.watch`."
+        }
         (Credential::Secret, _) => "The shared secret.",
         (Credential::AuthToken, _) => "The account's auth token.",
         (Credential::PublicKey, SourceKind::Telnyx) => "The account's Ed25519 public key (base64).",

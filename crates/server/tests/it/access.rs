@@ -103,9 +103,21 @@ const NEEDS: &[(&str, &str)] = &[
     ("auth.google.start", "auth"),
     ("auth.google.callback", "auth"),
     ("auth.verify", "auth"),
+    ("connections.create", "connectors"),
+    ("connections.list", "connectors|read"),
+    ("connections.get", "connectors|read"),
+    ("connections.update", "connectors"),
+    ("connections.delete", "connectors"),
+    ("connections.authorize", "connectors"),
+    ("connections.calls", "connectors|read"),
+    ("connections.proxy.get", "connectors"),
+    ("connections.proxy.post", "connectors"),
+    ("connections.proxy.put", "connectors"),
+    ("connections.proxy.patch", "connectors"),
+    ("connections.proxy.delete", "connectors"),
 ];
 
-const SCOPES: [&str; 12] = [
+const SCOPES: [&str; 13] = [
     "admin",
     "read",
     "keys",
@@ -118,6 +130,7 @@ const SCOPES: [&str; 12] = [
     "payments",
     "storage",
     "auth",
+    "connectors",
 ];
 
 fn allowed(need: &str, scope: &str) -> bool {
@@ -134,7 +147,9 @@ fn concrete(template: &str) -> String {
         .replace("{capability}", "email")
         .replace("{store}", "default")
         .replace("{key}", "nothing/here")
-        .replace("{pool}", "default");
+        .replace("{pool}", "default")
+        .replace("{connection}", &id("conn"))
+        .replace("{path}", "nothing/here");
     for (segment, prefix) in [
         ("/v1/keys/{id}", "key"),
         ("/v1/sources/{id}", "src"),
@@ -149,6 +164,7 @@ fn concrete(template: &str) -> String {
         ("/v1/payments/connected-accounts/{id}", "pacct"),
         ("/v1/storage/default/uploads/{id}", "upl"),
         ("/v1/auth/default/users/{id}", "usr"),
+        ("/v1/connections/{id}", "conn"),
     ] {
         if path.starts_with(segment) {
             path = path.replacen("{id}", &id(prefix), 1);
@@ -229,6 +245,7 @@ async fn every_operation_against_every_single_scope_key() {
                     r.text().await.unwrap()
                 );
             } else {
+                assert_eq!(status, 403, "{id} with a {scope} key");
                 let p = problem(r, 403, "forbidden").await;
                 assert!(p["detail"].as_str().unwrap().contains("scope"), "{p}");
             }

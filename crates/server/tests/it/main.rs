@@ -6,6 +6,7 @@ mod accounts;
 mod api;
 mod architecture;
 mod auth;
+mod connectors;
 mod crash;
 mod delivery;
 mod edges;

@@ -3,6 +3,8 @@
 //! nodes, the windows of the connectors' rate limits shared by every node, and the call
 //! log of the proxy.
 
+pub(crate) mod sql;
+
 use async_trait::async_trait;
 use switchyard_core::connector::{Call, Connection, ConnectionStatus};
 

@@ -57,6 +57,17 @@ pub mod ids {
         format!("auth:{pool}:refresh")
     }
 
+    /// A connection's credentials (API keys, secret settings, an OAuth client of its
+    /// own), a JSON object.
+    pub fn connection_credentials(connection_id: &str) -> String {
+        format!("connection:{connection_id}:credentials")
+    }
+
+    /// A connection's OAuth tokens (access token, its expiry, refresh token), JSON.
+    pub fn connection_tokens(connection_id: &str) -> String {
+        format!("connection:{connection_id}:tokens")
+    }
+
     pub use crate::idempotency::idempotency_secret_id as idempotency_answer;
 }
 

@@ -18,6 +18,7 @@ use super::paypal::PaypalCerts;
 use crate::http::Problems;
 
 mod github;
+mod google_channel;
 mod hmac;
 mod lemonsqueezy;
 mod paddle;
@@ -35,7 +36,7 @@ mod twilio;
 pub(crate) const DEFAULT_TOLERANCE_SECS: u64 = 300;
 
 /// Every kind, in [`SourceKind::ALL`]'s order.
-static KINDS: [&dyn Kind; 13] = [
+static KINDS: [&dyn Kind; 14] = [
     &stripe::Stripe,
     &standard_webhooks::StandardWebhooks,
     &twilio::Twilio,
@@ -49,6 +50,7 @@ static KINDS: [&dyn Kind; 13] = [
     &lemonsqueezy::LemonSqueezy,
     &shared_secret::SharedSecret,
     &hmac::Hmac,
+    &google_channel::GoogleChannel,
 ];
 
 /// The module of `kind`.
@@ -172,7 +174,9 @@ pub(crate) trait Kind: Sync {
     fn kept_headers(&self) -> &'static [&'static str] {
         &[]
     }
-    /// Splits a verified request into events with their identity and provider type.
+    /// Splits a verified request into events with their identity and provider type;
+    /// none when the request reports nothing (Google's `sync` message), which is
+    /// answered without storing anything.
     fn parse(&self, headers: &HeaderMap, body: &[u8]) -> Result<Vec<ParsedEvent>, Malformed>;
     /// Provider types with a name in the hub's vocabulary, and that name.
     fn types(&self) -> &'static [(&'static str, &'static str)] {

@@ -1,5 +1,6 @@
-//! Refuses outbound deliveries to loopback, private, link-local and cloud-metadata
-//! addresses (server-side request forgery) unless `delivery.allow_private_networks` is set.
+//! Refuses outbound requests (deliveries, proxied connector calls) to loopback, private,
+//! link-local and cloud-metadata addresses (server-side request forgery) unless the
+//! capability's `allow_private_networks` setting, named in [`Allow`], is set.
 //!
 //! Two checks cover every path to a socket:
 //! - [`GuardedResolver`], installed with `ClientBuilder::dns_resolver`, hands reqwest only
@@ -8,8 +9,8 @@
 //! - [`check_literal`] covers URLs whose host is an IP literal, for which reqwest never
 //!   calls the resolver. It must run before every request, including redirect targets.
 //!
-//! [`check_host`] validates an endpoint URL when it is created, so a bad destination is
-//! reported to the user then rather than at the first delivery.
+//! [`check_host`] validates a URL when it is configured (an endpoint, a connection), so a
+//! bad destination is reported to the user then rather than at the first request.
 
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -110,14 +111,36 @@ fn is_localhost_name(host: &str) -> bool {
     tld.eq_ignore_ascii_case("localhost")
 }
 
+/// Whether private destinations are allowed, and the setting that allows them (named in
+/// refusals).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Allow {
+    pub private: bool,
+    pub setting: &'static str,
+}
+
+impl Allow {
+    /// Deliveries to endpoints.
+    pub(crate) fn delivery(private: bool) -> Self {
+        Self {
+            private,
+            setting: "delivery.allow_private_networks",
+        }
+    }
+}
+
 /// Why a destination was refused.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum GuardError {
     #[error(
         "destination {host} resolves to a non-public address {ip}; \
-         set delivery.allow_private_networks = true to allow it"
+         set {setting} = true to allow it"
     )]
-    PrivateDestination { host: String, ip: IpAddr },
+    PrivateDestination {
+        host: String,
+        ip: IpAddr,
+        setting: &'static str,
+    },
     #[error("destination {host} could not be resolved: {reason}")]
     Unresolvable { host: String, reason: String },
 }
@@ -156,32 +179,36 @@ fn target(url: &Url) -> Result<Target<'_>, GuardError> {
 }
 
 /// Refuses a URL whose host is a non-public IP literal or `localhost`, unless
-/// `allow_private`. Other hostnames pass; [`GuardedResolver`] checks them when connecting.
-pub(crate) fn check_literal(url: &Url, allow_private: bool) -> Result<(), GuardError> {
+/// `allow.private`. Other hostnames pass; [`GuardedResolver`] checks them when connecting.
+pub(crate) fn check_literal(url: &Url, allow: Allow) -> Result<(), GuardError> {
     match target(url)? {
-        Target::Ip(ip) if !allow_private && !is_public(ip) => Err(GuardError::PrivateDestination {
+        Target::Ip(ip) if !allow.private && !is_public(ip) => Err(GuardError::PrivateDestination {
             host: url.host_str().unwrap_or_default().to_string(),
             ip,
+            setting: allow.setting,
         }),
         Target::Ip(_) | Target::Name(_) => Ok(()),
     }
 }
 
 /// Validates an endpoint URL when it is created: [`check_literal`], then a DNS lookup of
-/// a hostname, refused if it fails or, unless `allow_private`, if any address is
+/// a hostname, refused if it fails or, unless `allow.private`, if any address is
 /// non-public. The answer can change later, so deliveries still go through
 /// [`GuardedResolver`].
-pub(crate) async fn check_host(url: &Url, allow_private: bool) -> Result<(), GuardError> {
-    check_literal(url, allow_private)?;
+pub(crate) async fn check_host(url: &Url, allow: Allow) -> Result<(), GuardError> {
+    check_literal(url, allow)?;
     let Target::Name(host) = target(url)? else {
         return Ok(());
     };
     let port = url.port_or_known_default().unwrap_or(0);
     let addrs = resolve(host, port).await?;
-    if !allow_private && let Some(addr) = addrs.iter().find(|a| !is_public(a.ip())) {
+    if !allow.private
+        && let Some(addr) = addrs.iter().find(|a| !is_public(a.ip()))
+    {
         return Err(GuardError::PrivateDestination {
             host: host.to_string(),
             ip: addr.ip(),
+            setting: allow.setting,
         });
     }
     Ok(())
@@ -203,30 +230,31 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, GuardError> {
 }
 
 /// A reqwest DNS resolver that returns only public addresses (all addresses when
-/// `allow_private`), and fails with a boxed [`GuardError`] when none remain. Install it
+/// `allow.private`), and fails with a boxed [`GuardError`] when none remain. Install it
 /// with `ClientBuilder::dns_resolver(Arc::new(GuardedResolver::new(..)))`.
 ///
 /// It is not consulted for IP-literal hosts or when a proxy is in use; pair it with
 /// [`check_literal`] and a client built with `no_proxy()`.
 #[derive(Debug, Clone)]
 pub(crate) struct GuardedResolver {
-    allow_private: bool,
+    allow: Allow,
 }
 
 impl GuardedResolver {
-    pub(crate) fn new(allow_private: bool) -> Self {
-        Self { allow_private }
+    pub(crate) fn new(allow: Allow) -> Self {
+        Self { allow }
     }
 
     async fn lookup(self, host: String) -> Result<Vec<SocketAddr>, GuardError> {
-        if !self.allow_private && is_localhost_name(&host) {
+        if !self.allow.private && is_localhost_name(&host) {
             return Err(GuardError::PrivateDestination {
                 host,
                 ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                setting: self.allow.setting,
             });
         }
         let addrs = resolve(&host, 0).await?;
-        if self.allow_private {
+        if self.allow.private {
             return Ok(addrs);
         }
         let (public, refused): (Vec<_>, Vec<_>) =
@@ -235,6 +263,7 @@ impl GuardedResolver {
             Some(addr) if public.is_empty() => Err(GuardError::PrivateDestination {
                 host,
                 ip: addr.ip(),
+                setting: self.allow.setting,
             }),
             _ => Ok(public),
         }
@@ -393,9 +422,9 @@ mod tests {
             "http://LOCALHOST./",
             "http://api.localhost:9000/",
         ] {
-            let err = check_literal(&url(u), false).expect_err(u);
+            let err = check_literal(&url(u), Allow::delivery(false)).expect_err(u);
             assert_eq!(err.code(), "private_destination", "{u}");
-            assert!(check_literal(&url(u), true).is_ok(), "{u}");
+            assert!(check_literal(&url(u), Allow::delivery(true)).is_ok(), "{u}");
         }
     }
 
@@ -407,13 +436,16 @@ mod tests {
             "https://example.com/hook",
             "https://notlocalhost/",
         ] {
-            assert!(check_literal(&url(u), false).is_ok(), "{u}");
+            assert!(
+                check_literal(&url(u), Allow::delivery(false)).is_ok(),
+                "{u}"
+            );
         }
     }
 
     #[test]
     fn refusal_message_names_the_setting() {
-        let err = check_literal(&url("http://10.1.2.3/"), false).unwrap_err();
+        let err = check_literal(&url("http://10.1.2.3/"), Allow::delivery(false)).unwrap_err();
         assert_eq!(
             err.to_string(),
             "destination 10.1.2.3 resolves to a non-public address 10.1.2.3; \
@@ -424,7 +456,10 @@ mod tests {
     #[tokio::test]
     async fn resolver_refuses_localhost_unless_allowed() {
         let name: Name = "localhost".parse().unwrap();
-        let err = match GuardedResolver::new(false).resolve(name).await {
+        let err = match GuardedResolver::new(Allow::delivery(false))
+            .resolve(name)
+            .await
+        {
             Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
             Err(e) => e,
         };
@@ -432,7 +467,7 @@ mod tests {
         assert_eq!(guard.code(), "private_destination");
 
         let name: Name = "localhost".parse().unwrap();
-        let addrs: Vec<_> = GuardedResolver::new(true)
+        let addrs: Vec<_> = GuardedResolver::new(Allow::delivery(true))
             .resolve(name)
             .await
             .expect("localhost resolves")
@@ -443,9 +478,9 @@ mod tests {
 
     #[tokio::test]
     async fn resolver_filters_by_resolved_address() {
-        let lookup = GuardedResolver::new(false).lookup("127.0.0.1".to_string());
+        let lookup = GuardedResolver::new(Allow::delivery(false)).lookup("127.0.0.1".to_string());
         assert_eq!(lookup.await.unwrap_err().code(), "private_destination");
-        let addrs = GuardedResolver::new(false)
+        let addrs = GuardedResolver::new(Allow::delivery(false))
             .lookup("8.8.8.8".to_string())
             .await
             .unwrap();
@@ -454,13 +489,17 @@ mod tests {
 
     #[tokio::test]
     async fn check_host_refuses_localhost() {
-        let err = check_host(&url("http://localhost:1/"), false)
+        let err = check_host(&url("http://localhost:1/"), Allow::delivery(false))
             .await
             .unwrap_err();
         assert_eq!(err.code(), "private_destination");
-        assert!(check_host(&url("http://localhost:1/"), true).await.is_ok());
         assert!(
-            check_host(&url("https://93.184.216.34/"), false)
+            check_host(&url("http://localhost:1/"), Allow::delivery(true))
+                .await
+                .is_ok()
+        );
+        assert!(
+            check_host(&url("https://93.184.216.34/"), Allow::delivery(false))
                 .await
                 .is_ok()
         );
@@ -468,9 +507,12 @@ mod tests {
 
     #[tokio::test]
     async fn check_host_reports_unresolvable_names() {
-        let err = check_host(&url("https://does-not-exist.invalid/"), false)
-            .await
-            .unwrap_err();
+        let err = check_host(
+            &url("https://does-not-exist.invalid/"),
+            Allow::delivery(false),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.code(), "unresolvable_destination");
     }
 }
