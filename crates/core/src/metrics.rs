@@ -299,7 +299,7 @@ impl Default for Metrics {
             ),
             connector_calls: CounterVec::new(
                 "switchyard_connector_calls_total",
-                "Proxied calls, by connector and outcome (the status class answered: 2xx, 4xx, 5xx; or cache_hit, rate_limited, unreachable, refused).",
+                "Proxied calls, by connector and outcome (the status class answered: 2xx, 4xx, 5xx; or cache_hit, rate_limited, unreachable, upstream_error, refused).",
                 &["connector", "outcome"],
             ),
             connector_duration: HistogramVec::new(

@@ -66,12 +66,19 @@ fn idempotent(method: &Method) -> bool {
     )
 }
 
+/// What runs before each further attempt of [`forward`] (taking a rate limit's slot):
+/// `false` ends the attempts with the last answer.
+pub trait BeforeRetry: Send + Sync {
+    fn before_retry(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>>;
+}
+
 /// Sends `request` through `client` under `policy`; `name` labels the traces.
 pub async fn forward(
     client: &reqwest::Client,
     request: &Forward,
     policy: &ForwardPolicy,
     name: &str,
+    before_retry: &dyn BeforeRetry,
 ) -> Result<Forwarded, ForwardError> {
     let mut attempt = 1;
     loop {
@@ -115,8 +122,10 @@ pub async fn forward(
                     wait,
                 ) {
                     tokio::time::sleep(wait).await;
-                    attempt += 1;
-                    continue;
+                    if before_retry.before_retry().await {
+                        attempt += 1;
+                        continue;
+                    }
                 }
                 return Ok(Forwarded {
                     status,
@@ -145,8 +154,10 @@ pub async fn forward(
                     attempt, duration_ms, error = %detail, "connector request failed");
                 if more && (connect || idempotent(&request.method)) {
                     tokio::time::sleep(delay(policy, attempt)).await;
-                    attempt += 1;
-                    continue;
+                    if before_retry.before_retry().await {
+                        attempt += 1;
+                        continue;
+                    }
                 }
                 return Err(ForwardError::Transport {
                     timed_out,

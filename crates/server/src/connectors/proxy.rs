@@ -18,7 +18,7 @@ use switchyard_core::Secret;
 use switchyard_core::apikey::Scope;
 use switchyard_core::connector::{Call, Connection, ConnectionStatus};
 use switchyard_core::time::now_ms;
-use switchyard_providers::connectors::forward::{Forward, Forwarded};
+use switchyard_providers::connectors::forward::{BeforeRetry, Forward, Forwarded};
 use switchyard_providers::connectors::{AuthDef, target};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -205,6 +205,7 @@ async fn proxy(
                 answer.cache,
                 answer.body.len(),
                 answer.error.clone(),
+                None,
             );
             answer.into_response()
         }
@@ -216,9 +217,27 @@ async fn proxy(
                 failure.cache,
                 0,
                 Some(error),
+                Some(failure.problem.code),
             );
             failure.problem.into_response()
         }
+    }
+}
+
+/// Takes a slot under the rate limits before each retry.
+struct Pacer<'a> {
+    connectors: &'a Connectors,
+    target: &'a Target,
+    path: &'a str,
+}
+
+impl BeforeRetry for Pacer<'_> {
+    fn before_retry(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move {
+            wait_for_slots(self.connectors, self.target, self.path)
+                .await
+                .is_ok()
+        })
     }
 }
 
@@ -245,11 +264,13 @@ impl Record<'_> {
         cache: &'static str,
         bytes: usize,
         error: Option<String>,
+        code: Option<&'static str>,
     ) {
         let elapsed = self.started.elapsed();
         let connector = self.target.connection.connector.as_str();
         let outcome = match (cache, status) {
             ("hit", _) => "cache_hit",
+            _ if code == Some("upstream_error") => "upstream_error",
             (_, Some(429)) if attempts == 0 => "rate_limited",
             (_, Some(s)) if attempts == 0 && s >= 400 => "refused",
             (_, Some(s)) if s < 300 => "2xx",
@@ -447,7 +468,14 @@ async fn call(
         headers,
         body: body.to_vec(),
     };
-    let mut answer = send(client, &request, connector, cache).await?;
+    // Every attempt takes its own slot under the rate limits; no slot soon enough, and
+    // the last answer is the caller's.
+    let pace = Pacer {
+        connectors,
+        target,
+        path,
+    };
+    let mut answer = send(client, &request, connector, cache, &pace).await?;
     if answer.status == StatusCode::UNAUTHORIZED
         && let Some(used) = &token
     {
@@ -462,7 +490,10 @@ async fn call(
             &format!("Bearer {}", fresh.expose()),
         )
         .map_err(with_cache)?;
-        let again = send(client, &request, connector, cache).await?;
+        wait_for_slots(connectors, target, path)
+            .await
+            .map_err(with_cache)?;
+        let again = send(client, &request, connector, cache, &pace).await?;
         answer = Forwarded {
             attempts: answer.attempts + again.attempts,
             ..again

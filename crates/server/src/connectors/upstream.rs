@@ -6,7 +6,9 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use switchyard_providers::connectors::forward::{Forward, ForwardError, Forwarded, forward};
+use switchyard_providers::connectors::forward::{
+    BeforeRetry, Forward, ForwardError, Forwarded, forward,
+};
 
 use super::catalog::Connector;
 use crate::http::ApiError;
@@ -80,37 +82,44 @@ pub(super) async fn send(
     request: &Forward,
     connector: &Connector,
     cache: &'static str,
+    before_retry: &dyn BeforeRetry,
 ) -> Result<Forwarded, Failure> {
-    forward(client, request, &connector.policy, &connector.def.name)
-        .await
-        .map_err(|e| match e {
-            ForwardError::Transport {
-                timed_out,
-                detail,
-                attempts,
-            } => Failure {
-                problem: if timed_out {
-                    ApiError::new(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "upstream_timeout",
-                        format!("{} did not answer in time: {detail}", connector.def.name),
-                    )
-                } else {
-                    ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "upstream_unreachable",
-                        format!("{} could not be reached: {detail}", connector.def.name),
-                    )
-                },
-                attempts,
-                cache,
+    forward(
+        client,
+        request,
+        &connector.policy,
+        &connector.def.name,
+        before_retry,
+    )
+    .await
+    .map_err(|e| match e {
+        ForwardError::Transport {
+            timed_out,
+            detail,
+            attempts,
+        } => Failure {
+            problem: if timed_out {
+                ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    format!("{} did not answer in time: {detail}", connector.def.name),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unreachable",
+                    format!("{} could not be reached: {detail}", connector.def.name),
+                )
             },
-            ForwardError::Build(detail) => Failure {
-                problem: ApiError::bad_request("invalid_request", detail),
-                attempts: 0,
-                cache,
-            },
-        })
+            attempts,
+            cache,
+        },
+        ForwardError::Build(detail) => Failure {
+            problem: ApiError::bad_request("invalid_request", detail),
+            attempts: 0,
+            cache,
+        },
+    })
 }
 
 pub(super) fn set_secret_header(

@@ -178,8 +178,11 @@ async fn unknown_cursors_parameters_and_unreadable_ids_are_400() {
                 p.replace(&format!("{{{name}}}"), value)
             })
         };
-        let url = format!("{}?limmit=5", concrete("x"));
-        check(path, url, "invalid_query", "limmit", false).await;
+        // The proxy forwards every query parameter to the upstream API as given.
+        if !path.starts_with("/v1/proxy/") {
+            let url = format!("{}?limmit=5", concrete("x"));
+            check(path, url, "invalid_query", "limmit", false).await;
+        }
         if params.iter().any(|p| p["name"] == "cursor") {
             lists += 1;
             let url = format!("{}?cursor=bogus%20cursor", concrete("x"));

@@ -143,6 +143,7 @@ async fn printify_moodle_and_ttn_get_their_credentials(backend: Backend) {
     let metrics = app.metrics().await;
     assert!(!metrics.contains("moodle-secret-token"));
     assert!(metrics.contains("connector=\"moodle\""), "{metrics}");
+    assert!(metrics.contains("outcome=\"upstream_error\""), "{metrics}");
 
     // The Things Network: a cluster among eu1, nam1, au1 and a Bearer API key.
     Mock::given(method("GET"))

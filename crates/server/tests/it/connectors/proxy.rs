@@ -178,7 +178,54 @@ async fn retries_honour_retry_after_up_to_the_limit(backend: Backend) {
     app.finish().await;
 }
 
+/// A retry is a request like any other: it waits for its own slot under the limits.
+async fn retries_take_their_own_slots(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        |c| {
+            c.connectors.allow_private_networks = true;
+            c.connectors.define = vec![json!({
+                "name": "paced", "base_url": "{config.site}",
+                "config": {"site": {"required": true}},
+                "rate_limits": [{"requests": 1, "per": "1s"}]})];
+        },
+        vec![],
+    )
+    .await;
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&upstream)
+        .await;
+    let id = connect(
+        &app,
+        json!({"connector": "paced", "config": {"site": upstream.uri()}}),
+    )
+    .await;
+    let r = proxy(&app, Method::GET, &id, "/flaky")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sent = upstream.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 2);
+    let log = calls(&app, &id, 1).await;
+    assert_eq!(log[0]["attempts"], 2);
+    assert!(
+        log[0]["duration_ms"].as_i64().unwrap() >= 1_000,
+        "the retry went before the next slot: {log:?}"
+    );
+    app.finish().await;
+}
+
 both_backends!(
+    retries_take_their_own_slots,
     paths_only_extend_the_base_url,
     private_destinations_need_leave,
     retries_honour_retry_after_up_to_the_limit,
