@@ -90,6 +90,38 @@ async fn printify_moodle_and_ttn_get_their_credentials(backend: Backend) {
     assert_eq!(shown["status"], "ok");
     assert_eq!(shown["credentials"], json!(["api_key"]));
     assert!(!shown.to_string().contains("pk_live_123"), "{shown}");
+    // New credentials are used from the next call; a deleted connection is gone.
+    Mock::given(method("GET"))
+        .and(path("/v1/shops.json"))
+        .and(header("authorization", "Bearer pk_live_456"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&upstream)
+        .await;
+    let r = app
+        .req(Method::PATCH, &format!("/v1/connections/{printify}"))
+        .json(&json!({"name": "Main store", "credentials": {"api_key": "pk_live_456"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["name"], "Main store");
+    let r = proxy(&app, Method::GET, &printify, "/shops.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .req(Method::DELETE, &format!("/v1/connections/{printify}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = proxy(&app, Method::GET, &printify, "/shops.json")
+        .send()
+        .await
+        .unwrap();
+    problem(r, 404, "not_found").await;
 
     // Moodle: `wstoken` and `moodlewsrestformat=json` in the query; an `exception`
     // inside a 200 is the error it is.
