@@ -71,7 +71,8 @@ pub struct CodeExchange<'a> {
     pub client_secret: &'a Secret<String>,
     pub code: &'a str,
     pub redirect_uri: &'a str,
-    pub code_verifier: &'a str,
+    /// The PKCE verifier, when the authorization URL carried its challenge.
+    pub code_verifier: Option<&'a str>,
 }
 
 /// What a token endpoint answered.
@@ -93,6 +94,14 @@ pub struct TokenError {
     pub detail: String,
 }
 
+/// The S256 challenge of a PKCE verifier (RFC 7636).
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
 /// Exchanges `exchange.code` at `token_endpoint` (client credentials in the form, as
 /// Google documents).
 pub async fn exchange_code(
@@ -101,15 +110,17 @@ pub async fn exchange_code(
     exchange: &CodeExchange<'_>,
     timeout: Duration,
 ) -> Result<Tokens, TokenError> {
-    let form = Body::form([
+    let mut form = vec![
         ("grant_type", "authorization_code".to_string()),
         ("code", exchange.code.to_string()),
         ("redirect_uri", exchange.redirect_uri.to_string()),
         ("client_id", exchange.client_id.to_string()),
         ("client_secret", exchange.client_secret.expose().clone()),
-        ("code_verifier", exchange.code_verifier.to_string()),
-    ]);
-    token_call(client, token_endpoint, form, timeout).await
+    ];
+    if let Some(v) = exchange.code_verifier {
+        form.push(("code_verifier", v.to_string()));
+    }
+    token_call(client, token_endpoint, Body::form(form), timeout).await
 }
 
 /// Posts a grant to a token endpoint and reads the tokens.

@@ -1,22 +1,17 @@
 //! The OAuth 2.0 authorization-code flow of a connection (RFC 6749 §4.1 with S256
-//! PKCE, RFC 7636): the authorization URL, the code exchange and refreshes, at the
-//! connector's token endpoint. Client credentials go in the form, as Google documents.
+//! PKCE, RFC 7636): the authorization URL and refreshes at the connector's token
+//! endpoint (the code exchange is `auth::oidc::exchange_code`). Client credentials go in the form, as Google documents.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 use switchyard_core::Secret;
 
+pub use crate::auth::oidc::pkce_challenge;
 use crate::auth::oidc::{TokenError, Tokens, token_call};
 use crate::http::Body;
-
-/// The S256 challenge of a PKCE verifier.
-pub fn pkce_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
 
 /// A new PKCE verifier (32 random bytes, 43 characters) and its challenge.
 pub fn pkce_pair() -> (String, String) {
@@ -60,31 +55,6 @@ pub fn authorize_url(
         }
     }
     Ok(url.into())
-}
-
-/// Exchanges an authorization code for tokens.
-#[allow(clippy::too_many_arguments)] // the grant's own fields, each named
-pub async fn exchange(
-    client: &reqwest::Client,
-    token_url: &str,
-    client_id: &str,
-    client_secret: &Secret<String>,
-    code: &str,
-    redirect_uri: &str,
-    verifier: Option<&str>,
-    timeout: Duration,
-) -> Result<Tokens, TokenError> {
-    let mut form = vec![
-        ("grant_type", "authorization_code".to_string()),
-        ("code", code.to_string()),
-        ("redirect_uri", redirect_uri.to_string()),
-        ("client_id", client_id.to_string()),
-        ("client_secret", client_secret.expose().clone()),
-    ];
-    if let Some(v) = verifier {
-        form.push(("code_verifier", v.to_string()));
-    }
-    token_call(client, token_url, Body::form(form), timeout).await
 }
 
 /// Trades a refresh token for a new access token (and, where the provider rotates

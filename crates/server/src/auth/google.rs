@@ -8,10 +8,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 use switchyard_core::apikey::Scope;
 use switchyard_core::auth::User;
 use switchyard_core::new_id;
@@ -138,7 +135,7 @@ async fn start(
         super::random_token(),
         super::random_token(),
     );
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let challenge = oidc::pkce_challenge(&verifier);
     let pending = Pending {
         verifier,
         nonce: nonce.clone(),
@@ -204,7 +201,7 @@ async fn callback(
         client_secret: &google.client_secret,
         code: &body.code,
         redirect_uri: &pending.redirect_uri,
-        code_verifier: &pending.verifier,
+        code_verifier: Some(&pending.verifier),
     };
     let tokens = oidc::exchange_code(
         &auth.inner.client,

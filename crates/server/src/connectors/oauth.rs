@@ -279,14 +279,17 @@ async fn complete(connectors: &Connectors, query: Callback) -> Result<Outcome, A
     })?;
     let (client_id, client_secret, token_url) =
         connectors.oauth_client(&connection, &connector).await?;
-    let answer = switchyard_providers::connectors::oauth::exchange(
+    let exchange = switchyard_providers::auth::oidc::CodeExchange {
+        client_id: &client_id,
+        client_secret: &client_secret,
+        code: &code,
+        redirect_uri: &pending.redirect_uri,
+        code_verifier: pending.verifier.as_deref(),
+    };
+    let answer = switchyard_providers::auth::oidc::exchange_code(
         connectors.client(&connector),
         &token_url,
-        &client_id,
-        &client_secret,
-        &code,
-        &pending.redirect_uri,
-        pending.verifier.as_deref(),
+        &exchange,
         connector.policy.timeout,
     )
     .await;
