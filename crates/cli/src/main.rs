@@ -8,6 +8,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// The hub allocates and frees many small buffers per request on every thread;
+/// mimalloc's per-thread heaps serve that pattern with less contention and
+/// fragmentation than the system allocator (measured: `bench/`, delivery drain +24% on
+/// SQLite, email +8–13%).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, about = "Self-hosted integrations hub")]
 struct Cli {

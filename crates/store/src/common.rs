@@ -72,6 +72,7 @@ macro_rules! sql_store_impl {
         $crate::delivery::sql::delivery_store_impl!($store, $db);
         $crate::credits::sql::credit_store_impl!($store, $db);
         $crate::messaging::messages_sql::message_store_impl!($store, $db);
+        $crate::messaging::batch_sql::message_batch_impl!($store, $db);
         $crate::messaging::status_sql::status_store_impl!($store, $db);
         $crate::messaging::templates_sql::template_store_impl!($store, $db);
         $crate::providers::sql::provider_store_impl!($store, $db);

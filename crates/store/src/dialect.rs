@@ -37,18 +37,24 @@ pub(crate) trait Dialect {
     const FOR_UPDATE: &'static str;
 
     /// The pool writes go through (on SQLite, a single connection).
+    /// Whether statements bind faster with anonymous parameters (see
+    /// [`crate::sql::statement`]).
+    const ANONYMOUS_PARAMETERS: bool;
+
     fn writer(&self) -> &Pool<Self::Db>;
     fn reader(&self) -> &Pool<Self::Db>;
     /// What this node's workers wait on.
-    fn notifier(&self) -> &std::sync::Arc<tokio::sync::Notify>;
-    /// Wakes the workers of this node (and, on PostgreSQL, of the others).
-    fn jobs_enqueued(&self);
+    fn wakers(&self) -> &crate::wake::Wakers;
+    /// Wakes the workers of the kinds in `kinds` (bits of [`crate::Work`]) on this node
+    /// (and, on PostgreSQL, on the others).
+    fn work_added(&self, kinds: u8);
 
     /// Inserts events, skipping those whose (source, identity) is stored; returns the
-    /// ids of the rows that were new.
+    /// ids of the rows that were new. Stored `received`, or `processed` at `processed`.
     fn insert_event_rows(
         tx: &mut Transaction<'static, Self::Db>,
         events: &[NewEvent],
+        processed: Option<i64>,
     ) -> impl Future<Output = Result<HashSet<String>>> + Send;
     /// Lets the transaction's commit return before it is flushed to disk (for work whose
     /// loss in a crash is harmless); a no-op where every commit flushes anyway.

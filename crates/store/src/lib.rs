@@ -35,10 +35,13 @@ pub mod providers;
 pub mod queue;
 mod sql;
 pub mod sqlite;
+#[cfg(any(test, feature = "testing"))]
+pub mod statements;
 pub mod storage;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vault;
+pub mod wake;
 
 pub use auth::AuthStore;
 pub use connectors::{ConnectionFilter, ConnectionState, ConnectorStore, Reservation};
@@ -55,6 +58,7 @@ pub use providers::ProviderStore;
 pub use queue::{Job, JobFate, JobQueue, NewJob};
 pub use storage::StorageStore;
 pub use vault::SecretStore;
+pub use wake::Work;
 
 /// Keyset pagination: newest first, starting strictly after `cursor` (an id).
 #[derive(Debug, Clone, Default)]

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::str::FromStr as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::dialect::Dialect;
+use crate::wake::Wakers;
 use crate::{Admin, ConnectOptions, MigrationStatus, Result};
 
 const CHANNEL: &str = "switchyard_jobs";
@@ -28,7 +30,9 @@ const RATE_LOCKS: i32 = 0x5352_4154; // "SRAT"
 pub struct PgStore {
     pool: PgPool,
     /// Wakes this node's workers.
-    notify: Arc<Notify>,
+    wakers: Arc<Wakers>,
+    /// The kinds of work the announcer is to tell the other nodes about.
+    pending: Arc<AtomicU8>,
     /// Asks the announcer to tell the other nodes.
     announce: Arc<Notify>,
     listener: JoinHandle<()>,
@@ -58,13 +62,19 @@ impl PgStore {
             .after_release(|conn, _| Box::pin(async move { leave_transaction(conn).await }))
             .connect_with(connect)
             .await?;
-        let notify = Arc::new(Notify::new());
+        let wakers = Arc::new(Wakers::default());
+        let pending = Arc::new(AtomicU8::new(0));
         let announce = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(pool.clone(), notify.clone()));
-        let announcer = tokio::spawn(announce_jobs(pool.clone(), announce.clone()));
+        let listener = tokio::spawn(listen(pool.clone(), wakers.clone()));
+        let announcer = tokio::spawn(announce_jobs(
+            pool.clone(),
+            pending.clone(),
+            announce.clone(),
+        ));
         Ok(Self {
             pool,
-            notify,
+            wakers,
+            pending,
             announce,
             listener,
             announcer,
@@ -165,6 +175,8 @@ impl Dialect for PgStore {
             lease_until = $1, attempts = attempts + 1, updated_at = $2
         FROM due WHERE messages.id = due.claim_id";
 
+    const ANONYMOUS_PARAMETERS: bool = false;
+
     fn writer(&self) -> &PgPool {
         &self.pool
     }
@@ -176,12 +188,13 @@ impl Dialect for PgStore {
     /// Wakes local workers at once and other nodes through the announcer. NOTIFY is not
     /// sent inside the enqueuing transaction: PostgreSQL serializes the commits of
     /// notifying transactions, which would cap enqueue throughput.
-    fn notifier(&self) -> &Arc<Notify> {
-        &self.notify
+    fn wakers(&self) -> &Wakers {
+        &self.wakers
     }
 
-    fn jobs_enqueued(&self) {
-        self.notify.notify_waiters();
+    fn work_added(&self, kinds: u8) {
+        self.wakers.wake(kinds);
+        self.pending.fetch_or(kinds, Ordering::SeqCst);
         self.announce.notify_one();
     }
 
@@ -190,6 +203,7 @@ impl Dialect for PgStore {
     async fn insert_event_rows(
         tx: &mut Transaction<'static, Postgres>,
         events: &[switchyard_core::event::NewEvent],
+        processed: Option<i64>,
     ) -> Result<HashSet<String>> {
         let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
         let sources: Vec<Option<&str>> = events.iter().map(|e| e.source_id.as_deref()).collect();
@@ -206,9 +220,9 @@ impl Dialect for PgStore {
         let received: Vec<i64> = events.iter().map(|e| e.received_at).collect();
         let inserted: Vec<String> = sqlx::query_scalar(
             "INSERT INTO events (id, source_id, source_kind, dedupe_key, provider_type, type,
-                 payload, headers, received_at)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                 $6::text[], $7::bytea[], $8::text[], $9::bigint[])
+                 payload, headers, received_at, state, processed_at)
+             SELECT *, $10::text, $11::bigint FROM UNNEST($1::text[], $2::text[], $3::text[],
+                 $4::text[], $5::text[], $6::text[], $7::bytea[], $8::text[], $9::bigint[])
              ON CONFLICT (source_id, dedupe_key) DO NOTHING RETURNING id",
         )
         .bind(&ids)
@@ -220,6 +234,8 @@ impl Dialect for PgStore {
         .bind(&payloads)
         .bind(&headers)
         .bind(&received)
+        .bind(crate::intake::stored_state(processed))
+        .bind(processed)
         .fetch_all(&mut **tx)
         .await?;
         Ok(inserted.into_iter().collect())
@@ -304,12 +320,18 @@ impl Dialect for PgStore {
 
 crate::common::sql_store_impl!(PgStore, Postgres);
 
-/// Sends `NOTIFY switchyard_jobs` after enqueues, coalescing bursts into one notice.
-async fn announce_jobs(pool: PgPool, announce: Arc<Notify>) {
+/// Sends `NOTIFY switchyard_jobs` after work was added, coalescing bursts into one
+/// notice whose payload names the kinds of work (see [`crate::wake`]).
+async fn announce_jobs(pool: PgPool, pending: Arc<AtomicU8>, announce: Arc<Notify>) {
     loop {
         announce.notified().await;
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
+        let kinds = pending.swap(0, Ordering::SeqCst);
+        if kinds == 0 {
+            continue;
+        }
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
+            .bind(kinds.to_string())
             .execute(&pool)
             .await
         {
@@ -320,7 +342,7 @@ async fn announce_jobs(pool: PgPool, announce: Arc<Notify>) {
 
 /// Forwards `NOTIFY switchyard_jobs` from any node to this node's workers, reconnecting
 /// after errors. Workers also poll, so a gap while reconnecting only delays jobs.
-async fn listen(pool: PgPool, notify: Arc<Notify>) {
+async fn listen(pool: PgPool, wakers: Arc<Wakers>) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
@@ -337,7 +359,7 @@ async fn listen(pool: PgPool, notify: Arc<Notify>) {
         }
         loop {
             match listener.recv().await {
-                Ok(_) => notify.notify_waiters(),
+                Ok(notification) => wakers.wake(crate::wake::parse(notification.payload())),
                 Err(e) => {
                     tracing::warn!(error = %e, "job notification listener lost its connection");
                     break;

@@ -34,6 +34,39 @@ pub(crate) fn values_sql_from(head: &str, rows: usize, per_row: usize, first: us
     sql
 }
 
+/// `sql` as the backend binds it fastest: on SQLite, `$1, $2, …` (in that order, each
+/// once) become anonymous `?`. SQLite finds each named parameter's name by a linear
+/// search, so binding a statement of n named parameters costs n², which dominates
+/// multi-row statements of hundreds of rows; anonymous ones need no search. Text whose
+/// parameters are not numbered in order is left as it is.
+pub(crate) fn statement<D: crate::dialect::Dialect>(sql: String) -> String {
+    if !D::ANONYMOUS_PARAMETERS {
+        return sql;
+    }
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let (mut next, mut i, mut copied) = (1usize, 0usize, 0usize);
+    while i < bytes.len() {
+        if bytes[i] == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            let end = (i + 1..bytes.len())
+                .find(|&j| !bytes[j].is_ascii_digit())
+                .unwrap_or(bytes.len());
+            if sql[i + 1..end].parse::<usize>().ok() != Some(next) {
+                return sql;
+            }
+            out.push_str(&sql[copied..i]);
+            out.push('?');
+            next += 1;
+            copied = end;
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&sql[copied..]);
+    out
+}
+
 /// A stored name read back as its enum; an unknown one is a corrupt row.
 pub(crate) fn parse<T: std::str::FromStr<Err = String>>(text: &str, what: &str) -> Result<T> {
     text.parse()
@@ -65,6 +98,29 @@ mod tests {
             "INSERT INTO t (a) VALUES ($3), ($4)"
         );
         assert_eq!(placeholders(2, 3), "$2, $3, $4");
+    }
+
+    #[test]
+    fn sqlite_gets_anonymous_parameters_in_order_only() {
+        use crate::postgres::PgStore;
+        use crate::sqlite::SqliteStore;
+        let sql = values_sql("INSERT INTO t (a, b)", 2, 2);
+        assert_eq!(
+            statement::<SqliteStore>(sql.clone()),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
+        );
+        assert_eq!(statement::<PgStore>(sql.clone()), sql);
+        for kept in [
+            "UPDATE t SET a = $2 WHERE b = $1",
+            "INSERT INTO t VALUES ($2, $1), ($3, $1)",
+            "SELECT $1, $1",
+        ] {
+            assert_eq!(statement::<SqliteStore>(kept.into()), kept);
+        }
+        assert_eq!(
+            statement::<SqliteStore>("SELECT '$.x', $1, $2 FROM t WHERE x = $3".into()),
+            "SELECT '$.x', ?, ? FROM t WHERE x = ?"
+        );
     }
 
     #[test]

@@ -8,14 +8,12 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::str::FromStr as _;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, SqliteConnection, Transaction};
-use tokio::sync::Notify;
 
 use crate::dialect::Dialect;
 use crate::{Admin, ConnectOptions, MigrationStatus, Result};
@@ -43,7 +41,7 @@ pub fn database_path(url: &str) -> Option<PathBuf> {
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
-    notify: Arc<Notify>,
+    wakers: crate::wake::Wakers,
     path: Option<PathBuf>,
 }
 
@@ -76,7 +74,7 @@ impl SqliteStore {
         Ok(Self {
             write,
             read,
-            notify: Arc::new(Notify::new()),
+            wakers: crate::wake::Wakers::default(),
             path: (!in_memory).then_some(path),
         })
     }
@@ -128,6 +126,8 @@ impl Dialect for SqliteStore {
                        AND (lease_until IS NULL OR lease_until < $2)
                      ORDER BY next_attempt_at, id LIMIT $3)";
 
+    const ANONYMOUS_PARAMETERS: bool = true;
+
     fn writer(&self) -> &SqlitePool {
         &self.write
     }
@@ -136,12 +136,12 @@ impl Dialect for SqliteStore {
         &self.read
     }
 
-    fn notifier(&self) -> &Arc<Notify> {
-        &self.notify
+    fn wakers(&self) -> &crate::wake::Wakers {
+        &self.wakers
     }
 
-    fn jobs_enqueued(&self) {
-        self.notify.notify_waiters();
+    fn work_added(&self, kinds: u8) {
+        self.wakers.wake(kinds);
     }
 
     /// Inserts events with multi-row statements (a batch costs one statement, not one
@@ -149,10 +149,12 @@ impl Dialect for SqliteStore {
     async fn insert_event_rows(
         tx: &mut Transaction<'static, Sqlite>,
         events: &[switchyard_core::event::NewEvent],
+        processed: Option<i64>,
     ) -> Result<HashSet<String>> {
+        let state = crate::intake::stored_state(processed);
         let mut inserted = HashSet::with_capacity(events.len());
         for chunk in events.chunks(crate::intake::ROWS_PER_STATEMENT) {
-            let sql = crate::intake::insert_events_sql(chunk.len());
+            let sql = crate::sql::statement::<Self>(crate::intake::insert_events_sql(chunk.len()));
             let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
             for e in chunk {
                 query = query
@@ -164,7 +166,9 @@ impl Dialect for SqliteStore {
                     .bind(&e.event_type)
                     .bind(&e.payload)
                     .bind(&e.headers)
-                    .bind(e.received_at);
+                    .bind(e.received_at)
+                    .bind(state)
+                    .bind(processed);
             }
             inserted.extend(query.fetch_all(&mut **tx).await?);
         }

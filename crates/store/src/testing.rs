@@ -136,6 +136,71 @@ async fn sweep_stale(conn: &mut sqlx::PgConnection) {
     }
 }
 
+/// What a message of `channel` holds.
+pub fn content(
+    channel: switchyard_core::message::Channel,
+) -> switchyard_core::message::MessageContent {
+    match channel {
+        switchyard_core::message::Channel::Email => {
+            switchyard_core::message::MessageContent::Email(
+                switchyard_core::message::EmailContent {
+                    from: "shop@example.com".into(),
+                    to: vec!["ada@example.com".into()],
+                    cc: vec![],
+                    bcc: vec![],
+                    reply_to: None,
+                    subject: "Hello".into(),
+                    text: Some("Hi Ada".into()),
+                    html: None,
+                    attachments: vec![],
+                    template: None,
+                    data: None,
+                },
+            )
+        }
+        switchyard_core::message::Channel::Sms => {
+            switchyard_core::message::MessageContent::Sms(switchyard_core::message::SmsContent {
+                from: None,
+                to: "+14155550123".into(),
+                body: "Hi Ada".into(),
+                media_urls: vec![],
+                template: None,
+                data: None,
+            })
+        }
+    }
+}
+
+/// A queued message of `channel`, for `account`, with idempotency `key`.
+pub fn message(
+    channel: switchyard_core::message::Channel,
+    account: Option<&str>,
+    key: Option<&str>,
+) -> switchyard_core::message::Message {
+    let now = switchyard_core::time::now_ms();
+    switchyard_core::message::Message {
+        id: switchyard_core::new_id("msg"),
+        channel,
+        category: switchyard_core::message::Category::Transactional,
+        account: account.map(str::to_string),
+        status: switchyard_core::message::Status::Queued,
+        provider: None,
+        provider_message_id: None,
+        recipients: vec!["ada@example.com".into()],
+        subject: Some("Hello".into()),
+        content: content(channel),
+        metadata: Some(serde_json::json!({"order": 42})),
+        idempotency_key: key.map(str::to_string),
+        request_digest: Some("d1".into()),
+        credits: 0,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// The processing stages the conformance suite runs: delivery fan-out, and status
 /// reports read from events whose payload is `{"message_ref": "<provider message id>"}`
 /// (the hub's own stage reads them from each provider's payload).

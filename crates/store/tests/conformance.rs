@@ -24,6 +24,8 @@ mod message_log;
 mod messages;
 #[path = "conformance/payments.rs"]
 mod payments;
+#[path = "conformance/processing.rs"]
+mod processing;
 #[path = "conformance/queue.rs"]
 mod queue;
 #[path = "conformance/storage.rs"]

@@ -142,7 +142,7 @@ impl Dispatcher {
     /// Claims and sends due deliveries until `shutdown` turns true, then lets the ones
     /// in flight finish.
     pub(crate) async fn run(self, shutdown: watch::Receiver<bool>) {
-        let notify = self.store.job_notifier();
+        let notify = self.store.work_notifier(switchyard_store::Work::Deliveries);
         let concurrency = self.config.concurrency;
         crate::runtime::claim_loop::run(self, notify, concurrency, shutdown).await;
     }

@@ -12,7 +12,8 @@ use crate::config::HumanDuration;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntakeConfig {
-    /// Group-commit writer tasks; 0 picks 1 for SQLite and 4 for PostgreSQL.
+    /// Group-commit writer tasks; 0 picks 1 for SQLite and 2 for PostgreSQL (fewer,
+    /// larger transactions cost the database less than more, smaller ones).
     pub writers: usize,
     /// How long a node keeps a loaded source (and its credentials) before reading it
     /// again; changes made through another node take effect after this.

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use switchyard_core::apikey::Scope;
-use switchyard_core::event::{Event, EventFilter, EventState, NewEvent};
+use switchyard_core::event::{Event, EventFilter, EventState, NewEvent, Stored};
 use switchyard_core::source::SourceKind;
 use switchyard_core::time::{now_ms, rfc3339};
 use utoipa::ToSchema;
@@ -193,16 +193,20 @@ pub(crate) struct PublishRequest {
 
 /// Publish an application event: `{"type": "order.shipped", "data": {…}}`. It is fanned
 /// out to subscribed endpoints like provider events. With an `Idempotency-Key` header,
-/// a repeated request answers the first event's id and stores nothing new.
+/// a repeated request answers the first event's id (with `Idempotent-Replayed: true`)
+/// and stores nothing new; the same key with another type or data is 409
+/// `idempotency_key_reused`. The key is stored as the event's identity, in the event's
+/// own write: no bookkeeping of its own.
 #[utoipa::path(post, path = "/v1/events", tag = "events", operation_id = "events.publish", request_body = PublishRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries of the same publication safe: a repeat answers the first event's id.")),
-    responses((status = 202, body = Published)))]
+    responses((status = 202, body = Published), (status = 409, description = "the Idempotency-Key was used for a different event")))]
 async fn publish(
     State(intake): State<Intake>,
     principal: Principal,
     headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Map<String, serde_json::Value>>,
-) -> ApiResult<(StatusCode, axum::Json<Published>)> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
     let mut p = Problems::default();
     let event_type = match body.get("type") {
         Some(serde_json::Value::String(t))
@@ -253,11 +257,32 @@ async fn publish(
         return Err(ApiError::internal("validated fields are missing"));
     };
     let event = NewEvent::published(&event_type, &data, key, now_ms());
+    let payload = event.payload.clone();
     let stored = intake.publisher().publish(event).await?;
-    Ok((
+    let mut response = (
         StatusCode::ACCEPTED,
         axum::Json(Published {
             id: stored.id().to_string(),
         }),
-    ))
+    )
+        .into_response();
+    if let Stored::Duplicate(id) = &stored {
+        // The key is the event's identity: the repeat is answered from the event itself,
+        // and differs from it only if the key was used for another event.
+        let first = intake
+            .inner
+            .store
+            .get_event(id)
+            .await?
+            .ok_or_else(|| ApiError::internal("the event a key names is missing"))?;
+        if first.event_type != event_type || first.payload != payload {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_key_reused",
+                "the Idempotency-Key was used for a different event (type or data)",
+            ));
+        }
+        idempotency::mark_replayed(&mut response);
+    }
+    Ok(response)
 }

@@ -86,13 +86,13 @@ impl Intake {
         backend: Backend,
     ) -> Intake {
         let writers = match (config.writers, backend) {
-            (0, Backend::Postgres) => 4,
+            (0, Backend::Postgres) => 2,
             (0, Backend::Sqlite) => 1,
             (n, _) => n,
         };
         Intake {
             inner: Arc::new(Inner {
-                writer: Writer::start(store.clone(), writers),
+                writer: Writer::start(store.clone(), metrics.clone(), writers),
                 sources: SourceCache::new(config.source_cache_ttl.0),
                 verify: VerifyContext {
                     paypal: Arc::new(paypal::PaypalCerts::new(config.paypal_cert_urls.clone())),
@@ -134,8 +134,9 @@ impl Intake {
         Ok(())
     }
 
-    /// Starts processing received events until `shutdown`, running `stages` in each
-    /// batch's transaction.
+    /// Starts processing events until `shutdown`, running `stages` in each batch's
+    /// transaction: the writer's batches as they are stored, and received events
+    /// (stored before, by a writer whose stages failed, or requeued) by the processor.
     pub(crate) fn start(
         &self,
         stages: Vec<Arc<dyn Stage>>,
@@ -143,6 +144,7 @@ impl Intake {
         shutdown: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         let inner = &self.inner;
+        inner.writer.process_with(stages.clone());
         tokio::spawn(process::run(
             inner.store.clone(),
             inner.metrics.clone(),

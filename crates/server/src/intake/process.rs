@@ -26,7 +26,7 @@ pub(super) async fn run(
     poll_interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let notify = store.job_notifier();
+    let notify = store.work_notifier(switchyard_store::Work::Events);
     let mut failures = 0u32;
     loop {
         if *shutdown.borrow() {

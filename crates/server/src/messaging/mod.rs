@@ -123,9 +123,10 @@ impl Messaging {
             .user_agent(concat!("Switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let (configured, fallback) = providers::from_config(email, sms, messages, &http)?;
-        // One writer on SQLite (a single connection writes), several on PostgreSQL.
+        // One writer on SQLite (a single connection writes), two on PostgreSQL (fewer,
+        // larger transactions cost the database less than more, smaller ones).
         let writers = match wiring.backend {
-            Backend::Postgres => 4,
+            Backend::Postgres => 2,
             Backend::Sqlite => 1,
         };
         let store = wiring.store.clone();

@@ -21,7 +21,10 @@ impl Messaging {
     /// Claims and sends due messages until `shutdown` turns true, then lets the ones in
     /// flight finish.
     pub(super) async fn run(self, shutdown: watch::Receiver<bool>) {
-        let notify = self.inner.store.job_notifier();
+        let notify = self
+            .inner
+            .store
+            .work_notifier(switchyard_store::Work::Messages);
         let concurrency = self.inner.config.concurrency;
         crate::runtime::claim_loop::run(self, notify, concurrency, shutdown).await;
     }

@@ -176,6 +176,17 @@ impl TestApp {
         self.req(Method::POST, path).json(&body)
     }
 
+    /// `POST path` with `body` and the bootstrap key, the answer read as JSON.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        self.post(path, body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Signals shutdown and waits for the hub to finish.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -8,18 +8,17 @@ pub(crate) const DELIVERY_COLUMNS: &str = "id, event_id, endpoint_id, state, att
 /// Rows per multi-row INSERT of deliveries.
 pub(crate) const DELIVERY_ROWS: usize = 256;
 
-/// `INSERT INTO deliveries` of `rows` rows `(id, event_id, endpoint_id)`, all due and
-/// created at `$1`.
+/// `INSERT INTO deliveries` of `rows` rows `(id, event_id, endpoint_id, next_attempt_at,
+/// created_at, updated_at)`, parameters numbered in order (see [`crate::sql::statement`]).
 pub(crate) fn insert_deliveries_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO deliveries (id, event_id, endpoint_id, next_attempt_at, created_at, updated_at) VALUES ",
     );
     for row in 0..rows {
-        let p = row * 3;
         if row > 0 {
             sql.push(',');
         }
-        sql.push_str(&format!("(${}, ${}, ${}, $1, $1, $1)", p + 2, p + 3, p + 4));
+        sql.push_str(&format!("({})", crate::sql::placeholders(row * 6 + 1, 6)));
     }
     sql
 }
@@ -158,10 +157,10 @@ macro_rules! delivery_store_impl {
                 at: i64,
             ) -> $crate::Result<()> {
                 for chunk in rows.chunks($crate::delivery::sql::DELIVERY_ROWS) {
-                    let sql = $crate::delivery::sql::insert_deliveries_sql(chunk.len());
-                    let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql)).bind(at);
+                    let sql = $crate::sql::statement::<Self>($crate::delivery::sql::insert_deliveries_sql(chunk.len()));
+                    let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
                     for (id, event, endpoint) in chunk {
-                        query = query.bind(id).bind(event).bind(endpoint);
+                        query = query.bind(id).bind(event).bind(endpoint).bind(at).bind(at).bind(at);
                     }
                     query.execute(&mut *conn).await?;
                 }
@@ -191,10 +190,10 @@ macro_rules! delivery_store_impl {
                 let mut events = ::std::collections::HashMap::new();
                 let ids: Vec<&String> = claimed.iter().map(|c| &c.2).collect();
                 for chunk in ids.chunks($crate::delivery::sql::DELIVERY_ROWS) {
-                    let sql = format!(
+                    let sql = $crate::sql::statement::<Self>(format!(
                         "SELECT id, type, payload, received_at, object FROM events WHERE id IN ({})",
                         $crate::sql::placeholders(1, chunk.len())
-                    );
+                    ));
                     let mut query = ::sqlx::query_as::<_, (String, String, Vec<u8>, i64, Option<String>)>(
                         ::sqlx::AssertSqlSafe(sql),
                     );
@@ -238,7 +237,7 @@ macro_rules! delivery_store_impl {
                 // Set-based statements: a batch costs a few round trips, not three per
                 // outcome.
                 for chunk in outcomes.chunks($crate::delivery::sql::OUTCOME_ROWS) {
-                    let sql = $crate::delivery::sql::update_deliveries_sql(chunk.len());
+                    let sql = $crate::sql::statement::<Self>($crate::delivery::sql::update_deliveries_sql(chunk.len()));
                     let mut query = ::sqlx::query_scalar::<_, String>(::sqlx::AssertSqlSafe(sql)).bind(now);
                     for o in chunk {
                         let a = &o.attempt;
@@ -266,7 +265,7 @@ macro_rules! delivery_store_impl {
                 let current: Vec<&::switchyard_core::delivery::Outcome> =
                     outcomes.iter().filter(|o| applied.contains(&o.attempt.delivery_id)).collect();
                 for chunk in current.chunks($crate::delivery::sql::OUTCOME_ROWS) {
-                    let sql = $crate::delivery::sql::insert_attempts_sql(chunk.len());
+                    let sql = $crate::sql::statement::<Self>($crate::delivery::sql::insert_attempts_sql(chunk.len()));
                     let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
                     for o in chunk {
                         let a = &o.attempt;
@@ -325,7 +324,7 @@ macro_rules! delivery_store_impl {
                 if current.iter().any(|o| matches!(o.next, Next::RetryAt(_) | Next::Succeeded)) {
                     // A retry is due later, and a success may unblock an ordered
                     // endpoint's next delivery.
-                    self.jobs_enqueued();
+                    self.work_added($crate::Work::Deliveries.bit());
                 }
                 Ok(outcomes.iter().map(|o| applied.contains(&o.attempt.delivery_id)).collect())
             }
@@ -394,7 +393,7 @@ macro_rules! delivery_store_impl {
                 .execute(self.writer())
                 .await?;
                 if done.rows_affected() == 1 {
-                    self.jobs_enqueued();
+                    self.work_added($crate::Work::Deliveries.bit());
                 }
                 Ok(done.rows_affected() == 1)
             }
@@ -410,7 +409,7 @@ macro_rules! delivery_store_impl {
                 .execute(self.writer())
                 .await?;
                 if done.rows_affected() > 0 {
-                    self.jobs_enqueued();
+                    self.work_added($crate::Work::Deliveries.bit());
                 }
                 Ok(done.rows_affected())
             }

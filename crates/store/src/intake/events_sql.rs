@@ -27,21 +27,38 @@ macro_rules! event_store_impl {
             })
         }
 
-        /// A batch being processed: its transaction, and whether what the stages did
-        /// gives the workers something to do once it commits.
-        struct Processing {
+        /// A batch being processed: its transaction, and the kinds of work (bits of
+        /// [`crate::Work`]) what the stages did gives workers once it commits.
+        struct Processing<'a> {
             tx: ::sqlx::Transaction<'static, $db>,
-            woke: bool,
+            woke: u8,
+            /// The events being stored in this transaction, whose payloads need no read.
+            storing: &'a [::switchyard_core::event::NewEvent],
         }
 
         #[::async_trait::async_trait]
-        impl $crate::intake::ProcessTx for Processing {
+        impl $crate::intake::ProcessTx for Processing<'_> {
             async fn payloads(
                 &mut self,
                 ids: &[&str],
             ) -> $crate::Result<::std::collections::HashMap<String, Vec<u8>>> {
                 let mut out = ::std::collections::HashMap::with_capacity(ids.len());
-                for chunk in ids.chunks($crate::sql::ROWS) {
+                let mut missing = Vec::with_capacity(ids.len());
+                if self.storing.is_empty() {
+                    missing.extend_from_slice(ids);
+                } else {
+                    let storing: ::std::collections::HashMap<&str, &[u8]> =
+                        self.storing.iter().map(|e| (e.id.as_str(), e.payload.as_slice())).collect();
+                    for id in ids {
+                        match storing.get(id) {
+                            Some(payload) => {
+                                out.insert(id.to_string(), payload.to_vec());
+                            }
+                            None => missing.push(*id),
+                        }
+                    }
+                }
+                for chunk in missing.chunks($crate::sql::ROWS) {
                     let sql = format!(
                         "SELECT id, payload FROM events WHERE id IN ({})",
                         $crate::sql::placeholders(1, chunk.len())
@@ -57,7 +74,9 @@ macro_rules! event_store_impl {
 
             async fn fan_out(&mut self, events: &[$crate::intake::ReceivedEvent], at: i64) -> $crate::Result<usize> {
                 let created = <$store>::fan_out_in(&mut *self.tx, events, at).await?;
-                self.woke |= created > 0;
+                if created > 0 {
+                    self.woke |= $crate::Work::Deliveries.bit();
+                }
                 Ok(created)
             }
 
@@ -109,21 +128,21 @@ macro_rules! event_store_impl {
                     .bind(::switchyard_core::time::now_ms())
                     .execute(&mut *self.tx)
                     .await?;
-                self.woke = true;
+                self.woke |= $crate::Work::Jobs.bit();
                 Ok(())
             }
         }
 
-        #[::async_trait::async_trait]
-        impl $crate::intake::EventStore for $store {
-            async fn insert_events(
-                &self,
+        impl $store {
+            /// Inserts `events` in `tx` (as `received`, or `processed` at `processed`)
+            /// and tells per event whether it is new or which stored event it repeats.
+            async fn store_events(
+                mut tx: ::sqlx::Transaction<'static, $db>,
                 events: &[::switchyard_core::event::NewEvent],
-            ) -> $crate::Result<Vec<::switchyard_core::event::Stored>> {
+                processed: Option<i64>,
+            ) -> $crate::Result<(::sqlx::Transaction<'static, $db>, Vec<::switchyard_core::event::Stored>)> {
                 use ::switchyard_core::event::Stored;
-                let mut tx = self.writer().begin().await?;
-                let inserted = Self::insert_event_rows(&mut tx, events).await?;
-                let received = !inserted.is_empty();
+                let inserted = Self::insert_event_rows(&mut tx, events, processed).await?;
                 let mut out = Vec::with_capacity(events.len());
                 for e in events {
                     if inserted.contains(&e.id) {
@@ -140,11 +159,72 @@ macro_rules! event_store_impl {
                         out.push(Stored::Duplicate(existing));
                     }
                 }
+                Ok((tx, out))
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::intake::EventStore for $store {
+            async fn insert_events(
+                &self,
+                events: &[::switchyard_core::event::NewEvent],
+            ) -> $crate::Result<Vec<::switchyard_core::event::Stored>> {
+                let tx = self.writer().begin().await?;
+                let (tx, out) = Self::store_events(tx, events, None).await?;
                 tx.commit().await?;
-                if received {
-                    self.jobs_enqueued();
+                if out.iter().any(|s| matches!(s, ::switchyard_core::event::Stored::Inserted(_))) {
+                    self.work_added($crate::Work::Events.bit());
                 }
                 Ok(out)
+            }
+
+            async fn insert_processed(
+                &self,
+                events: &[::switchyard_core::event::NewEvent],
+                at: i64,
+                stages: &[::std::sync::Arc<dyn $crate::intake::Stage>],
+            ) -> $crate::Result<(Vec<::switchyard_core::event::Stored>, u64)> {
+                use ::switchyard_core::event::Stored;
+                let tx = self.writer().begin().await?;
+                let (tx, out) = Self::store_events(tx, events, Some(at)).await?;
+                let mut inserted: Vec<$crate::intake::ReceivedEvent> = events
+                    .iter()
+                    .zip(&out)
+                    .filter(|(_, s)| matches!(s, Stored::Inserted(_)))
+                    .map(|(e, _)| $crate::intake::ReceivedEvent {
+                        id: e.id.clone(),
+                        event_type: e.event_type.clone(),
+                        source_kind: e.source_kind,
+                        source_id: e.source_id.clone(),
+                        received_at: e.received_at,
+                    })
+                    .collect();
+                if inserted.is_empty() {
+                    tx.commit().await?;
+                    return Ok((out, 0));
+                }
+                inserted.sort_by(|a, b| a.id.cmp(&b.id));
+                let mut processing = Processing { tx, woke: 0, storing: events };
+                let mut failed = None;
+                for stage in stages {
+                    if let Err(e) = stage.run(&mut processing, &inserted, at).await {
+                        failed = Some((stage.name(), e));
+                        break;
+                    }
+                }
+                if let Some((stage, e)) = failed {
+                    // Nothing of the batch is kept; stored as received instead, the events
+                    // are processed (with every stage) by the processors.
+                    tracing::warn!(error = %e, stage, events = inserted.len(),
+                        "processing events as they are stored failed; leaving them to the processors");
+                    processing.tx.rollback().await?;
+                    return Ok((self.insert_events(events).await?, 0));
+                }
+                processing.tx.commit().await?;
+                if processing.woke != 0 {
+                    self.work_added(processing.woke);
+                }
+                Ok((out, inserted.len() as u64))
             }
 
             async fn get_event(&self, id: &str) -> $crate::Result<Option<::switchyard_core::event::Event>> {
@@ -202,15 +282,15 @@ macro_rules! event_store_impl {
                     })
                     .collect::<$crate::Result<Vec<_>>>()?;
                 events.sort_by(|a, b| a.id.cmp(&b.id));
-                let mut processing = Processing { tx, woke: false };
+                let mut processing = Processing { tx, woke: 0, storing: &[] };
                 if !events.is_empty() {
                     for stage in stages {
                         stage.run(&mut processing, &events, at).await?;
                     }
                 }
                 processing.tx.commit().await?;
-                if processing.woke {
-                    self.jobs_enqueued();
+                if processing.woke != 0 {
+                    self.work_added(processing.woke);
                 }
                 Ok(events.len() as u64)
             }
@@ -223,7 +303,7 @@ macro_rules! event_store_impl {
                 if done.rows_affected() == 0 {
                     return Ok(false);
                 }
-                self.jobs_enqueued();
+                self.work_added($crate::Work::Events.bit());
                 Ok(true)
             }
         }

@@ -84,8 +84,21 @@ pub trait EventStore: Send + Sync {
     /// whether it was new or a duplicate of an earlier event of the same source with the
     /// same `dedupe_key` (enforced by a unique index, so nodes racing on one event store
     /// it once). Received events are the processing queue: storing one wakes the
-    /// processors ([`crate::JobQueue::job_notifier`]).
+    /// processors ([`crate::JobQueue::work_notifier`]).
     async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<Stored>>;
+    /// [`insert_events`](Self::insert_events), with the new events processed in the same
+    /// transaction: each `stage` runs on them as in
+    /// [`process_received`](Self::process_received), and they are stored `processed` at
+    /// `at`, so that an event costs one write. Duplicates are not processed again. If a
+    /// stage fails, nothing it did is kept and the events are stored `received` instead,
+    /// for the processors to take. Answers per event as `insert_events` does, and how
+    /// many events were processed.
+    async fn insert_processed(
+        &self,
+        events: &[NewEvent],
+        at: i64,
+        stages: &[Arc<dyn Stage>],
+    ) -> Result<(Vec<Stored>, u64)>;
     async fn get_event(&self, id: &str) -> Result<Option<Event>>;
     /// Newest first; payloads included.
     async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<Event>>;
@@ -100,19 +113,28 @@ pub trait EventStore: Send + Sync {
     async fn requeue_event(&self, id: &str) -> Result<bool>;
 }
 
-/// Rows per multi-row INSERT (9 parameters a row stays far below SQLite's limit). A
+/// Rows per multi-row INSERT (11 parameters a row stays far below SQLite's limit). A
 /// batch takes one statement, prepared once per size and then served from the
 /// connection's statement cache.
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;
+
+/// The state an event is stored in: `processed` when processed as it is stored.
+pub(crate) fn stored_state(processed: Option<i64>) -> &'static str {
+    if processed.is_some() {
+        "processed"
+    } else {
+        "received"
+    }
+}
 
 /// `INSERT INTO events … VALUES (…), (…) … RETURNING id` for `rows` events; rows that
 /// collide with a stored (source, identity) are skipped, and only new ids come back.
 pub(crate) fn insert_events_sql(rows: usize) -> String {
     let mut sql = crate::sql::values_sql(
         "INSERT INTO events (id, source_id, source_kind, dedupe_key, provider_type, type, payload,
-             headers, received_at)",
+             headers, received_at, state, processed_at)",
         rows,
-        9,
+        11,
     );
     sql.push_str(" ON CONFLICT (source_id, dedupe_key) DO NOTHING RETURNING id");
     sql

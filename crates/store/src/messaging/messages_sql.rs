@@ -19,17 +19,6 @@ pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (id, channel, cate
         $19, $20)
     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
 
-/// Applies the outcome of claim `$2` of message `$1` if that claim is still current.
-/// The status moves only to a higher rank; a retry keeps `sending` and its due time.
-pub(crate) const RECORD_SEND: &str = "UPDATE messages SET
-        status = CASE WHEN status_rank < $4 THEN $3 ELSE status END,
-        status_rank = CASE WHEN status_rank < $4 THEN $4 ELSE status_rank END,
-        provider = COALESCE($5, provider),
-        provider_message_id = COALESCE($6, provider_message_id),
-        next_attempt_at = COALESCE($7, next_attempt_at),
-        lease_until = NULL, last_error = $8, content = COALESCE($9, content), updated_at = $10
-    WHERE id = $1 AND attempts = $2 AND status = 'sending'";
-
 /// The earliest time a waiting message can be claimed: when it is due, or once its
 /// lease has expired (`lease_until < now`).
 pub(crate) const NEXT_DUE: &str = "SELECT MIN(CASE
@@ -206,43 +195,6 @@ macro_rules! message_store_impl {
                     .await?;
                 Ok(Acceptance::Accepted(stored))
             }
-
-            async fn insert_send_attempts(
-                conn: &mut <$db as ::sqlx::Database>::Connection,
-                message_id: &str,
-                tries: &[::switchyard_core::message::SendAttempt],
-            ) -> $crate::Result<()> {
-                if tries.is_empty() {
-                    return Ok(());
-                }
-                let last: i64 =
-                    ::sqlx::query_scalar("SELECT COALESCE(MAX(n), 0) FROM message_attempts WHERE message_id = $1")
-                        .bind(message_id)
-                        .fetch_one(&mut *conn)
-                        .await?;
-                let mut n = last;
-                for chunk in tries.chunks($crate::sql::ROWS) {
-                    let sql = $crate::sql::values_sql(
-                        "INSERT INTO message_attempts (message_id, n, provider, at, duration_ms, outcome, error)",
-                        chunk.len(),
-                        7,
-                    );
-                    let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
-                    for t in chunk {
-                        n += 1;
-                        query = query
-                            .bind(message_id)
-                            .bind(n)
-                            .bind(&t.provider)
-                            .bind(t.at)
-                            .bind(t.duration_ms)
-                            .bind(t.outcome.as_str())
-                            .bind(&t.error);
-                    }
-                    query.execute(&mut *conn).await?;
-                }
-                Ok(())
-            }
         }
 
         #[::async_trait::async_trait]
@@ -271,16 +223,42 @@ macro_rules! message_store_impl {
                 // lock from its first statement.
                 let mut tx = self.writer().begin().await?;
                 let mut accepted = false;
+                // Messages that reserve nothing are stored together, a statement per
+                // batch; the others one at a time, each with its reservation.
+                let plain: Vec<&::switchyard_core::message::Message> = batch
+                    .iter()
+                    .zip(&answers)
+                    .filter(|((_, charge), answer)| charge.is_none() && answer.is_none())
+                    .map(|((m, _), _)| m)
+                    .collect();
+                let stored = Self::insert_messages_in(&mut tx, &plain).await?;
                 for (i, (message, charge)) in batch.iter().enumerate() {
-                    if answers[i].is_none() {
-                        let answer = Self::accept_in(&mut tx, message, charge.as_ref()).await?;
-                        accepted |= matches!(answer, Acceptance::Accepted(_));
-                        answers[i] = Some(answer);
+                    if answers[i].is_some() {
+                        continue;
                     }
+                    let answer = if charge.is_some() {
+                        Self::accept_in(&mut tx, message, charge.as_ref()).await?
+                    } else if stored.contains(&message.id) {
+                        Acceptance::Accepted(::switchyard_core::message::Message {
+                            status: ::switchyard_core::message::Status::Queued,
+                            credits: 0,
+                            attempts: 0,
+                            ..message.clone()
+                        })
+                    } else {
+                        // Its key was taken, before or earlier in this batch.
+                        let key = message.idempotency_key.as_deref().unwrap_or_default();
+                        match Self::message_by_key(&mut *tx, key).await? {
+                            Some(existing) => Acceptance::Existing(existing),
+                            None => return Err($crate::StoreError::Conflict("message idempotency key".into())),
+                        }
+                    };
+                    accepted |= matches!(answer, Acceptance::Accepted(_));
+                    answers[i] = Some(answer);
                 }
                 tx.commit().await?;
                 if accepted {
-                    self.jobs_enqueued();
+                    self.work_added($crate::Work::Messages.bit());
                 }
                 Ok(answers.into_iter().flatten().collect())
             }
@@ -294,6 +272,10 @@ macro_rules! message_store_impl {
                 use ::switchyard_core::message::Status;
                 use $crate::messaging::status_sql::StatusRow;
                 let mut tx = self.writer().begin().await?;
+                // A claim lost in a crash only makes its messages claimable again once
+                // the lease ends (and writes their `sending` entry again): its commit
+                // need not wait for the disk.
+                Self::commit_without_flush(&mut tx).await?;
                 let sql = format!("{} RETURNING {}", Self::CLAIM_MESSAGES, $crate::messaging::messages_sql::MESSAGE_COLUMNS);
                 let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
                     .bind(lease_until)
@@ -351,56 +333,49 @@ macro_rules! message_store_impl {
                 if !references.is_empty() {
                     Self::lock_provider_refs(&mut *tx, &references).await?;
                 }
-                let mut recorded = Vec::with_capacity(results.len());
+                let changed = Self::record_send_rows(&mut tx, results, now).await?;
+                let recorded: Vec<bool> = changed.iter().map(Option::is_some).collect();
+                let done: Vec<(&::switchyard_core::message::SendResult, &::switchyard_core::message::Message)> = results
+                    .iter()
+                    .zip(&changed)
+                    .filter_map(|(r, m)| m.as_ref().map(|m| (r, m)))
+                    .collect();
+                let tries: Vec<(&str, &[::switchyard_core::message::SendAttempt])> =
+                    done.iter().map(|(r, m)| (m.id.as_str(), r.tries.as_slice())).collect();
+                Self::insert_send_attempts_in(&mut *tx, &tries).await?;
+                let sent_refs: Vec<&str> = done
+                    .iter()
+                    .filter_map(|(r, m)| match &r.outcome {
+                        SendOutcome::Sent { .. } => m.provider_message_id.as_deref(),
+                        _ => None,
+                    })
+                    .collect();
+                let awaited = if sent_refs.is_empty() {
+                    ::std::collections::HashSet::new()
+                } else {
+                    Self::awaited_references(&mut *tx, &sent_refs).await?
+                };
+                let mut rows = Vec::new();
                 let mut events = Vec::new();
-                let sql = format!("{} RETURNING {}", $crate::messaging::messages_sql::RECORD_SEND, $crate::messaging::messages_sql::MESSAGE_COLUMNS);
-                for result in results {
-                    let keep = result.keep_content.as_ref().map(|c| c.to_json());
-                    let (status, provider, reference, next_at, error, content) = match &result.outcome {
-                        SendOutcome::Sent { provider, provider_message_id } => {
-                            (Status::Sent, Some(provider.as_str()), provider_message_id.as_deref(), None, None, keep)
-                        }
-                        SendOutcome::Retry { at, error } => (Status::Sending, None, None, Some(*at), Some(error.as_str()), None),
-                        SendOutcome::Failed { reason } => (Status::Failed, None, None, None, Some(reason.as_str()), keep),
-                    };
-                    let row = ::sqlx::query(::sqlx::AssertSqlSafe(sql.as_str()))
-                        .bind(&result.message_id)
-                        .bind(result.attempt)
-                        .bind(status.as_str())
-                        .bind(status.rank())
-                        .bind(provider)
-                        .bind(reference)
-                        .bind(next_at)
-                        .bind(error)
-                        .bind(content)
-                        .bind(now)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    // A claim that is no longer current changes nothing.
-                    let Some(row) = row else {
-                        recorded.push(false);
-                        continue;
-                    };
-                    recorded.push(true);
-                    let message = message_from_row(&row)?;
-                    Self::insert_send_attempts(&mut *tx, &message.id, &result.tries).await?;
+                for (result, message) in &done {
                     let commit_credits = match &result.outcome {
                         SendOutcome::Retry { .. } => None,
-                        SendOutcome::Sent { .. } => {
-                            Self::insert_status_rows(&mut *tx, &[StatusRow::of(&message.id, Status::Sent, now)]).await?;
-                            events.push(message_event(&message, Status::Sent, None, now));
-                            if let Some(reference) = reference {
-                                Self::adopt_status_reports(&mut *tx, &message, reference, now).await?;
+                        SendOutcome::Sent { provider_message_id, .. } => {
+                            rows.push(StatusRow::of(&message.id, Status::Sent, now));
+                            events.push(message_event(message, Status::Sent, None, now));
+                            if let Some(reference) = provider_message_id
+                                && awaited.contains(reference)
+                            {
+                                Self::adopt_status_reports(&mut *tx, message, reference, now).await?;
                             }
                             Some(true)
                         }
                         SendOutcome::Failed { reason } => {
-                            let row = StatusRow {
+                            rows.push(StatusRow {
                                 detail: Some(reason),
                                 ..StatusRow::of(&message.id, Status::Failed, now)
-                            };
-                            Self::insert_status_rows(&mut *tx, &[row]).await?;
-                            events.push(message_event(&message, Status::Failed, Some(reason), now));
+                            });
+                            events.push(message_event(message, Status::Failed, Some(reason), now));
                             Some(false)
                         }
                     };
@@ -410,13 +385,14 @@ macro_rules! message_store_impl {
                         Self::settle_in(&mut *tx, account, message.channel, message.credits, &message.id, commit, now).await?;
                     }
                 }
+                Self::insert_status_rows(&mut *tx, &rows).await?;
                 if !events.is_empty() {
-                    Self::insert_event_rows(&mut tx, &events).await?;
+                    Self::insert_event_rows(&mut tx, &events, None).await?;
                 }
                 tx.commit().await?;
                 // Published events await processing; a retry changes when the queue is due.
                 if recorded.contains(&true) {
-                    self.jobs_enqueued();
+                    self.work_added($crate::Work::Events.bit() | $crate::Work::Messages.bit());
                 }
                 Ok(recorded)
             }

@@ -8,6 +8,7 @@ use switchyard_core::message::{
 
 use crate::{Page, Result, StoreError};
 
+pub(crate) mod batch_sql;
 pub(crate) mod messages_sql;
 pub(crate) mod status_sql;
 pub(crate) mod templates_sql;
@@ -58,7 +59,7 @@ pub trait MessageStore: Send + Sync {
     /// whose `idempotency_key` is taken is not stored: the existing one is returned,
     /// also to requests racing on that key. The message is stored `queued`, with no
     /// attempts and `credits` as reserved (0 when the account is not metered); storing
-    /// it wakes the sender ([`crate::JobQueue::job_notifier`]).
+    /// it wakes the sender ([`crate::JobQueue::work_notifier`]).
     async fn accept_message(
         &self,
         message: &Message,

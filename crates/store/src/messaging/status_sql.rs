@@ -57,11 +57,11 @@ macro_rules! status_store_impl {
                 rows: &[$crate::messaging::status_sql::StatusRow<'_>],
             ) -> $crate::Result<()> {
                 for chunk in rows.chunks($crate::sql::ROWS) {
-                    let sql = $crate::sql::values_sql(
+                    let sql = $crate::sql::statement::<Self>($crate::sql::values_sql(
                         "INSERT INTO message_status (message_id, provider_message_id, status, at, detail, event_id)",
                         chunk.len(),
                         6,
-                    );
+                    ));
                     let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
                     for r in chunk {
                         query = query

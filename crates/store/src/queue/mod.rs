@@ -114,9 +114,9 @@ pub trait JobQueue: Send + Sync {
     async fn next_due(&self) -> Result<Option<i64>>;
     async fn queue_depth(&self) -> Result<Vec<QueueDepth>>;
     async fn dead_jobs(&self, limit: u32) -> Result<Vec<DeadJob>>;
-    /// Woken whenever work is added — a job enqueued or an event received — on this node
-    /// (and, on PostgreSQL, on any node).
-    fn job_notifier(&self) -> Arc<Notify>;
+    /// Woken whenever work of this kind is added — a job enqueued, an event received, a
+    /// delivery or a message due — on this node (and, on PostgreSQL, on any node).
+    fn work_notifier(&self, work: crate::Work) -> Arc<Notify>;
 }
 
 /// How a handler's run ended.
@@ -279,7 +279,7 @@ impl Worker {
             },
         ));
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
-        let notify = self.store.job_notifier();
+        let notify = self.store.work_notifier(crate::Work::Jobs);
         let mut last_reclaim = 0i64;
         let reclaim_every = (self.config.lease.as_millis() as i64 / 4).max(100);
         let mut running = JoinSet::new();

@@ -18,7 +18,7 @@ macro_rules! job_queue_impl {
                     .bind(::switchyard_core::time::now_ms())
                     .fetch_one(self.writer())
                     .await?;
-                self.jobs_enqueued();
+                self.work_added($crate::Work::Jobs.bit());
                 Ok(id)
             }
 
@@ -79,7 +79,7 @@ macro_rules! job_queue_impl {
                     None => $crate::queue::JobFate::LostLease,
                     Some("dead") => $crate::queue::JobFate::Dead,
                     Some(_) => {
-                        self.notifier().notify_waiters();
+                        self.wakers().wake($crate::Work::Jobs.bit());
                         $crate::queue::JobFate::Retrying
                     }
                 })
@@ -109,7 +109,7 @@ macro_rules! job_queue_impl {
                 .execute(self.writer())
                 .await?;
                 if done.rows_affected() > 0 {
-                    self.notifier().notify_waiters();
+                    self.wakers().wake($crate::Work::Jobs.bit());
                 }
                 Ok(done.rows_affected())
             }
@@ -158,8 +158,8 @@ macro_rules! job_queue_impl {
                     .collect()
             }
 
-            fn job_notifier(&self) -> ::std::sync::Arc<::tokio::sync::Notify> {
-                self.notifier().clone()
+            fn work_notifier(&self, work: $crate::Work) -> ::std::sync::Arc<::tokio::sync::Notify> {
+                self.wakers().get(work)
             }
         }
 

@@ -171,7 +171,7 @@ macro_rules! storage_store_impl {
                 let before = Self::ready_object(&mut *tx, &object.store, &object.key).await?;
                 Self::upsert_object(&mut *tx, object).await?;
                 if let Some(e) = event {
-                    Self::insert_event_rows(&mut tx, std::slice::from_ref(e)).await?;
+                    Self::insert_event_rows(&mut tx, std::slice::from_ref(e), None).await?;
                 }
                 tx.commit().await?;
                 Ok(before)
@@ -211,7 +211,7 @@ macro_rules! storage_store_impl {
                 };
                 let gone = stored_object(&row)?;
                 if let Some(e) = event {
-                    Self::insert_event_rows(&mut tx, std::slice::from_ref(e)).await?;
+                    Self::insert_event_rows(&mut tx, std::slice::from_ref(e), None).await?;
                 }
                 tx.commit().await?;
                 Ok(Some(gone))
@@ -378,7 +378,7 @@ macro_rules! storage_store_impl {
                 }
                 Self::upsert_object(&mut *tx, object).await?;
                 if let Some(e) = event {
-                    Self::insert_event_rows(&mut tx, std::slice::from_ref(e)).await?;
+                    Self::insert_event_rows(&mut tx, std::slice::from_ref(e), None).await?;
                 }
                 tx.commit().await?;
                 Ok(true)

@@ -140,7 +140,7 @@ async fn events_are_stored_once_per_identity(db: &TestDb) {
 /// Storing events wakes the processors at once.
 async fn storing_events_wakes_processors(db: &TestDb) {
     let store = db.store().await;
-    let notify = store.job_notifier();
+    let notify = store.work_notifier(switchyard_store::Work::Events);
     let woken = notify.notified();
     tokio::pin!(woken);
     woken.as_mut().enable();

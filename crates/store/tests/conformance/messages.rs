@@ -4,12 +4,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use serde_json::json;
 use switchyard_core::message::{
-    AttemptOutcome, Category, Channel, EmailContent, Message, MessageContent, SendAttempt,
-    SendOutcome, SendResult, SmsContent, Status, StatusEntry,
+    AttemptOutcome, Channel, Message, SendAttempt, SendOutcome, SendResult, Status, StatusEntry,
 };
-use switchyard_core::new_id;
 use switchyard_core::time::now_ms;
 use switchyard_store::testing::TestDb;
 use switchyard_store::{Acceptance, Charge, MessageFilter, Page, Store, conformance};
@@ -24,57 +21,7 @@ conformance!(
 
 pub(crate) const LEASE: i64 = 60_000;
 
-/// What a message of `channel` holds.
-pub(crate) fn content(channel: Channel) -> MessageContent {
-    match channel {
-        Channel::Email => MessageContent::Email(EmailContent {
-            from: "shop@example.com".into(),
-            to: vec!["ada@example.com".into()],
-            cc: vec![],
-            bcc: vec![],
-            reply_to: None,
-            subject: "Hello".into(),
-            text: Some("Hi Ada".into()),
-            html: None,
-            attachments: vec![],
-            template: None,
-            data: None,
-        }),
-        Channel::Sms => MessageContent::Sms(SmsContent {
-            from: None,
-            to: "+14155550123".into(),
-            body: "Hi Ada".into(),
-            media_urls: vec![],
-            template: None,
-            data: None,
-        }),
-    }
-}
-
-pub(crate) fn message(channel: Channel, account: Option<&str>, key: Option<&str>) -> Message {
-    let now = now_ms();
-    Message {
-        id: new_id("msg"),
-        channel,
-        category: Category::Transactional,
-        account: account.map(str::to_string),
-        status: Status::Queued,
-        provider: None,
-        provider_message_id: None,
-        recipients: vec!["ada@example.com".into()],
-        subject: Some("Hello".into()),
-        content: content(channel),
-        metadata: Some(json!({"order": 42})),
-        idempotency_key: key.map(str::to_string),
-        request_digest: Some("d1".into()),
-        credits: 0,
-        attempts: 0,
-        next_attempt_at: now,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
+pub(crate) use switchyard_store::testing::message;
 
 pub(crate) fn charge(account: &str, credits: i64, required: bool) -> Charge {
     Charge {
@@ -160,7 +107,7 @@ pub(crate) async fn status_of(store: &dyn Store, id: &str) -> Status {
 
 async fn accepting_is_idempotent_and_wakes_the_sender(db: &TestDb) {
     let store = db.store().await;
-    let notify = store.job_notifier();
+    let notify = store.work_notifier(switchyard_store::Work::Messages);
     let woken = notify.notified();
     tokio::pin!(woken);
     woken.as_mut().enable();

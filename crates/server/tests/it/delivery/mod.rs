@@ -383,12 +383,41 @@ async fn application_events_are_idempotent(backend: Backend) {
     let a: Value = send("order-7").await.unwrap().json().await.unwrap();
     let b = send("order-7").await.unwrap();
     assert_eq!(b.status(), 202);
+    assert_eq!(b.headers()["idempotent-replayed"], "true");
     let b: Value = b.json().await.unwrap();
     assert_eq!(a["id"], b["id"]);
+    // The same key for another event is refused, and stores nothing.
+    let reused = app
+        .post(
+            "/v1/events",
+            json!({"type": "order.created", "data": {"id": 8}}),
+        )
+        .header("idempotency-key", "order-7")
+        .send()
+        .await
+        .unwrap();
+    problem(reused, 409, "idempotency_key_reused").await;
+    // Keys belong to the caller: another API key's identical key is another event.
+    let other = app
+        .post_json("/v1/keys", json!({"name": "other", "scopes": ["events"]}))
+        .await;
+    let theirs: Value = app
+        .client
+        .post(app.url("/v1/events"))
+        .json(&json!({"type": "order.created", "data": {"id": 7}}))
+        .bearer_auth(other["key"].as_str().unwrap())
+        .header("idempotency-key", "order-7")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(theirs["id"], a["id"]);
     let c: Value = send("order-8").await.unwrap().json().await.unwrap();
     assert_ne!(a["id"], c["id"]);
     let listed: Value = app.get_json("/v1/events?type=order.created").await;
-    assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 3);
     let event: Value = app
         .get_json(&format!("/v1/events/{}", a["id"].as_str().unwrap()))
         .await;
