@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use clap::Args as ClapArgs;
 
+use crate::floor;
 use crate::hub::{self, BenchHub};
 use crate::load;
+use switchyard_store::statements::Statements;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -161,8 +163,22 @@ pub async fn run(args: Args) {
         };
         wait_until(|| async { processed(&hub).await >= backlog.requests as u64 }).await;
         let hub = hub.restart(|c| c.delivery.enabled = true).await;
+        let counter = Statements::global();
+        let statements = counter.map_or(0, |c| c.count());
         let started = Instant::now();
         let drained = until_received(&receiver, backlog.requests, started).await;
+        let statements = counter.map_or(0, |c| c.count()) - statements;
+        // The floor: the attempt rows the drain records, written by as many clients as
+        // the dispatcher's claims (half its slots), one multi-row INSERT per batch.
+        let floor = floor::run(
+            backend,
+            hub.database_url(),
+            128,
+            Duration::from_secs(120),
+            Some(backlog.requests as u64),
+            floor::attempt_rows(),
+        )
+        .await;
 
         // Everything at once: a burst posted as fast as intake takes it, processed and
         // delivered meanwhile; time until the last delivery arrives.
@@ -204,6 +220,12 @@ pub async fn run(args: Args) {
             backlog.requests,
             drained,
             drained / baseline.rate()
+        );
+        println!("{}", floor.line("floor: attempt rows"));
+        println!(
+            "  drain / floor              {:>8.2}x   {:.2} statements a delivery",
+            drained / floor.rate(),
+            statements as f64 / backlog.requests.max(1) as f64
         );
         println!(
             "  burst of {} posted at {:.0}/s and delivered meanwhile: {:.0} deliveries/s",

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
 use switchyard_providers::email::{Email, EmailProviderConfig};
+use switchyard_store::Backend;
+use switchyard_store::statements::Statements;
 
+use crate::floor;
 use crate::hub::{self, BenchHub};
 use crate::load;
 use crate::smtp_sink;
@@ -140,14 +143,37 @@ async fn start_http_fake() -> (SocketAddr, Arc<AtomicU64>) {
 
 /// Posts `n` emails to the hub; prints the acceptance rate and the rate at which
 /// `count` (what the sink or fake received) reaches `n`.
-async fn through_hub(hub: &BenchHub, n: usize, count: &AtomicU64, label: &str) {
+/// Beside each, the floor (`floor.rs`): the same number of message rows written by as
+/// many clients, one multi-row INSERT per batch; and the statements the store ran per
+/// email from posting to sent.
+async fn through_hub(hub: &BenchHub, backend: Backend, n: usize, count: &AtomicU64, label: &str) {
     let before = count.load(Ordering::Relaxed);
     let key = hub.key.clone();
+    let counter = Statements::global();
+    let statements = counter.map_or(0, |c| c.count());
     let started = Instant::now();
     let accepted = load::run_count(hub.addr, 32, n, move |_, i| email_request(i, &key)).await;
     println!("{}", accepted.line(&format!("{label}: accepted (202)")));
     let took = reached(count, before + n as u64 - accepted.failures as u64, started).await;
+    let statements = counter.map_or(0, |c| c.count()) - statements;
     println!("{}", line(&format!("{label}: posted → sent"), n, took));
+    let floor = floor::run(
+        backend,
+        hub.database_url(),
+        32,
+        Duration::from_secs(120),
+        Some(n as u64),
+        floor::message_rows(),
+    )
+    .await;
+    println!("{}", floor.line("floor: message rows"));
+    if let Some(took) = took {
+        println!(
+            "  posted → sent / floor                        {:>8.2}x   {:.2} statements an email",
+            n as f64 / took.as_secs_f64() / floor.rate(),
+            statements as f64 / n as f64
+        );
+    }
 }
 
 pub async fn run(args: Args) {
@@ -163,6 +189,16 @@ pub async fn run(args: Args) {
                 "{}",
                 accepted.line(&format!("{backend:?}: accepted, sending off"))
             );
+            let floor = floor::run(
+                backend,
+                hub.database_url(),
+                32,
+                Duration::from_secs(120),
+                Some(args.emails as u64),
+                floor::message_rows(),
+            )
+            .await;
+            println!("{}", floor.line("floor: message rows"));
             hub.stop().await;
         }
         return;
@@ -196,6 +232,7 @@ pub async fn run(args: Args) {
         .await;
         through_hub(
             &hub,
+            backend,
             args.emails,
             &sink.received,
             &format!("{backend:?} via SMTP"),
@@ -214,6 +251,7 @@ pub async fn run(args: Args) {
         .await;
         through_hub(
             &hub,
+            backend,
             args.emails,
             &fake_count,
             &format!("{backend:?} via HTTP (SendGrid fake)"),

@@ -78,6 +78,11 @@ impl BenchHub {
         }
     }
 
+    /// The database the hub uses.
+    pub fn database_url(&self) -> &str {
+        &self.db.url
+    }
+
     /// `POST /v1/{path}` with `body`; the answer's JSON.
     pub async fn create(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
         let r = self

@@ -15,6 +15,7 @@ mod auth;
 mod connectors;
 mod delivery;
 mod email;
+mod floor;
 mod hub;
 mod intake;
 mod load;
@@ -24,6 +25,10 @@ mod smtp_sink;
 mod storage;
 
 use clap::{Parser, Subcommand};
+
+/// The allocator the `switchyard` binary uses, so that figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(about = "Switchyard benchmarks")]
@@ -61,6 +66,8 @@ enum Bench {
 
 #[tokio::main]
 async fn main() {
+    // Counts the statements the store runs, for the figures of statements per item.
+    let _ = switchyard_store::statements::Statements::global();
     match Cli::parse().bench {
         Bench::Queue(args) => queue::run(args).await,
         Bench::Intake(args) => intake::run(args).await,
