@@ -361,6 +361,7 @@ impl Hub {
                 self.messaging.stage(),
                 self.payments.stage(),
             ];
+            self.messaging.process_with(stages.clone());
             tasks.push(
                 self.intake
                     .start(stages, q.poll_interval.0, stop_rx.clone()),

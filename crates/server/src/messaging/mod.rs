@@ -19,7 +19,7 @@ mod templates;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
 use switchyard_core::message::{Message, SendResult};
@@ -108,6 +108,9 @@ struct Inner {
     /// Group commits of accepted messages and of send outcomes.
     accepts: Batcher<(Message, Option<Charge>), Acceptance>,
     records: Batcher<SendResult, bool>,
+    /// The processing stages, once processing has started: the events an outcome
+    /// publishes are processed as they are stored.
+    stages: Arc<OnceLock<Vec<Arc<dyn Stage>>>>,
 }
 
 impl Messaging {
@@ -138,19 +141,25 @@ impl Messaging {
                 Box::pin(async move { store.accept_messages(batch).await })
             },
         );
-        let store = wiring.store.clone();
+        let (store, metrics) = (wiring.store.clone(), wiring.metrics.clone());
+        let stages: Arc<OnceLock<Vec<Arc<dyn Stage>>>> = Arc::default();
+        let processing = stages.clone();
         let records = Batcher::start(writers, BATCH, move |results: &[SendResult]| {
-            let store = store.clone();
+            let (store, metrics) = (store.clone(), metrics.clone());
+            let stages = processing.get().cloned().unwrap_or_default();
             Box::pin(async move {
-                store
-                    .record_sends(results, switchyard_core::time::now_ms())
-                    .await
+                let (recorded, processed) = store
+                    .record_sends_processed(results, switchyard_core::time::now_ms(), &stages)
+                    .await?;
+                metrics.events_processed.add(&[], processed);
+                Ok(recorded)
             })
         });
         let messaging = Self {
             inner: Arc::new(Inner {
                 accepts,
                 records,
+                stages,
                 store: wiring.store,
                 vault: wiring.vault,
                 metrics: wiring.metrics,
@@ -188,6 +197,14 @@ impl Messaging {
     pub(crate) const OWN_IDEMPOTENCY: [&'static str; 2] = ["/v1/emails", "/v1/sms"];
 
     /// Sends due messages until `shutdown`.
+    /// From now on, the events recorded outcomes publish are processed by `stages` in
+    /// the outcomes' transaction.
+    pub(crate) fn process_with(&self, stages: Vec<Arc<dyn Stage>>) {
+        if self.inner.stages.set(stages).is_err() {
+            tracing::debug!("outcomes already process their events");
+        }
+    }
+
     pub(crate) fn start(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         tokio::spawn(self.clone().run(shutdown))
     }

@@ -191,13 +191,7 @@ macro_rules! event_store_impl {
                     .iter()
                     .zip(&out)
                     .filter(|(_, s)| matches!(s, Stored::Inserted(_)))
-                    .map(|(e, _)| $crate::intake::ReceivedEvent {
-                        id: e.id.clone(),
-                        event_type: e.event_type.clone(),
-                        source_kind: e.source_kind,
-                        source_id: e.source_id.clone(),
-                        received_at: e.received_at,
-                    })
+                    .map(|(e, _)| $crate::intake::ReceivedEvent::of(e))
                     .collect();
                 if inserted.is_empty() {
                     tx.commit().await?;

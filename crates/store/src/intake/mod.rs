@@ -41,6 +41,19 @@ pub struct ReceivedEvent {
     pub received_at: i64,
 }
 
+impl ReceivedEvent {
+    /// The event being stored, as stages see it.
+    pub fn of(event: &NewEvent) -> ReceivedEvent {
+        ReceivedEvent {
+            id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            source_kind: event.source_kind,
+            source_id: event.source_id.clone(),
+            received_at: event.received_at,
+        }
+    }
+}
+
 /// The processing transaction as stages see it. Each capability's part is written
 /// beside its SQL; what a stage does here commits (or not) with the batch.
 #[async_trait]

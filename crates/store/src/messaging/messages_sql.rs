@@ -315,6 +315,15 @@ macro_rules! message_store_impl {
                 results: &[::switchyard_core::message::SendResult],
                 now: i64,
             ) -> $crate::Result<Vec<bool>> {
+                Ok(self.record_sends_processed(results, now, &[]).await?.0)
+            }
+
+            async fn record_sends_processed(
+                &self,
+                results: &[::switchyard_core::message::SendResult],
+                now: i64,
+                stages: &[::std::sync::Arc<dyn $crate::intake::Stage>],
+            ) -> $crate::Result<(Vec<bool>, u64)> {
                 use ::switchyard_core::message::{SendOutcome, Status};
                 use $crate::messaging::messages_sql::message_event;
                 use $crate::messaging::status_sql::StatusRow;
@@ -386,15 +395,37 @@ macro_rules! message_store_impl {
                     }
                 }
                 Self::insert_status_rows(&mut *tx, &rows).await?;
-                if !events.is_empty() {
+                let mut woke = $crate::Work::Messages.bit();
+                let mut processed = 0;
+                if !events.is_empty() && stages.is_empty() {
                     Self::insert_event_rows(&mut tx, &events, None).await?;
+                    // Published events await processing.
+                    woke |= $crate::Work::Events.bit();
+                } else if !events.is_empty() {
+                    // The published events are processed in this transaction too.
+                    Self::insert_event_rows(&mut tx, &events, Some(now)).await?;
+                    let mut published: Vec<$crate::intake::ReceivedEvent> =
+                        events.iter().map($crate::intake::ReceivedEvent::of).collect();
+                    published.sort_by(|a, b| a.id.cmp(&b.id));
+                    let mut processing = Processing { tx, woke: 0, storing: &events };
+                    for stage in stages {
+                        if let Err(e) = stage.run(&mut processing, &published, now).await {
+                            tracing::warn!(error = %e, stage = stage.name(), events = published.len(),
+                                "processing published message events failed; leaving them to the processors");
+                            processing.tx.rollback().await?;
+                            return self.record_sends_processed(results, now, &[]).await;
+                        }
+                    }
+                    woke |= processing.woke;
+                    processed = published.len() as u64;
+                    tx = processing.tx;
                 }
                 tx.commit().await?;
-                // Published events await processing; a retry changes when the queue is due.
+                // A retry changes when the queue is due.
                 if recorded.contains(&true) {
-                    self.work_added($crate::Work::Events.bit() | $crate::Work::Messages.bit());
+                    self.work_added(woke);
                 }
-                Ok(recorded)
+                Ok((recorded, processed))
             }
 
             async fn get_message(&self, id: &str) -> $crate::Result<Option<::switchyard_core::message::Message>> {

@@ -96,6 +96,17 @@ pub trait MessageStore: Send + Sync {
     /// [`MessageStore::record_send`] for many claims in one transaction; one answer per
     /// result, in order.
     async fn record_sends(&self, results: &[SendResult], now: i64) -> Result<Vec<bool>>;
+    /// [`MessageStore::record_sends`], with the `message.sent` / `message.failed` events
+    /// it publishes processed by `stages` in the same transaction (as
+    /// [`crate::EventStore::insert_processed`] does): stored `processed`, with their
+    /// deliveries. If a stage fails, the outcomes are recorded with the events left
+    /// `received` for the processors. Also answers how many events were processed.
+    async fn record_sends_processed(
+        &self,
+        results: &[SendResult],
+        now: i64,
+        stages: &[std::sync::Arc<dyn crate::intake::Stage>],
+    ) -> Result<(Vec<bool>, u64)>;
     async fn get_message(&self, id: &str) -> Result<Option<Message>>;
     /// Newest first.
     async fn list_messages(&self, filter: &MessageFilter, page: &Page) -> Result<Vec<Message>>;

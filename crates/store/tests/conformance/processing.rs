@@ -14,6 +14,7 @@ conformance!(
     events_are_processed_as_they_are_stored,
     a_failing_stage_leaves_the_batch_to_the_processors,
     racing_nodes_process_one_event_once,
+    outcomes_process_the_events_they_publish,
 );
 
 fn event(key: &str, event_type: &str) -> NewEvent {
@@ -196,4 +197,69 @@ async fn racing_nodes_process_one_event_once(db: &TestDb) {
             .unwrap(),
         0
     );
+}
+
+/// The `message.sent` event an outcome publishes is stored processed with its delivery;
+/// when a stage fails, the outcome is recorded all the same and the event waits,
+/// received, for the processors.
+async fn outcomes_process_the_events_they_publish(db: &TestDb) {
+    use switchyard_core::event::EventFilter;
+    use switchyard_core::message::{Channel, SendOutcome, SendResult, Status};
+    let store = db.store().await;
+    let endpoint = switchyard_core::delivery::Endpoint::new(
+        switchyard_core::new_id("ep"),
+        "https://example.com/hook".into(),
+        1,
+    );
+    store.insert_endpoint(&endpoint).await.unwrap();
+    let mut failing = stages();
+    failing.push(Arc::new(Failing));
+    for (run, (these, processed)) in [(stages(), 1), (failing, 0)].into_iter().enumerate() {
+        let m = switchyard_store::testing::message(Channel::Email, None, None);
+        store.accept_message(&m, None).await.unwrap();
+        let now = now_ms();
+        let claimed = store.claim_messages(10, now, now + 60_000).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let result = SendResult {
+            message_id: m.id.clone(),
+            attempt: claimed[0].attempts,
+            tries: vec![],
+            outcome: SendOutcome::Sent {
+                provider: "primary".into(),
+                provider_message_id: Some(format!("pm-{run}")),
+            },
+            keep_content: None,
+        };
+        let (recorded, n) = store
+            .record_sends_processed(&[result], now_ms(), &these)
+            .await
+            .unwrap();
+        assert_eq!((recorded, n), (vec![true], processed));
+        let sent = store.get_message(&m.id).await.unwrap().unwrap();
+        assert_eq!(sent.status, Status::Sent);
+        let filter = EventFilter {
+            event_type: Some("message.sent".into()),
+            ..EventFilter::default()
+        };
+        let page = Page {
+            limit: 1,
+            cursor: None,
+        };
+        let event = store.list_events(&filter, &page).await.unwrap().remove(0);
+        if processed == 1 {
+            assert_eq!(event.state, EventState::Processed);
+            assert_eq!(deliveries_of(&store, &event.id).await, 1);
+        } else {
+            assert_eq!(event.state, EventState::Received);
+            assert_eq!(deliveries_of(&store, &event.id).await, 0);
+            assert_eq!(
+                store
+                    .process_received(10, now_ms(), &stages())
+                    .await
+                    .unwrap(),
+                1
+            );
+            assert_eq!(deliveries_of(&store, &event.id).await, 1);
+        }
+    }
 }
