@@ -24,7 +24,8 @@ pub(crate) trait Dialect {
     const PROCESS_RECEIVED: &'static str;
     /// Leases up to `$3` due pending deliveries until `$1`, at `$2`; an ordered
     /// endpoint only has its oldest pending delivery claimed. Returns
-    /// `id, endpoint_id, event_id, attempts`.
+    /// `id, endpoint_id, event_id, attempts` and the event's `type, payload,
+    /// received_at, object` (NULL if the event is gone), in one statement.
     const CLAIM_DELIVERIES: &'static str;
     /// Claims up to `$3` due messages at `$2`, leased until `$1`, moving them to
     /// `sending` (rank `$4`); the caller appends `RETURNING` columns.
@@ -56,6 +57,14 @@ pub(crate) trait Dialect {
         events: &[NewEvent],
         processed: Option<i64>,
     ) -> impl Future<Output = Result<HashSet<String>>> + Send;
+    /// Makes the rest of the transaction plan claims the one way that stays cheap
+    /// however large the backlog: walking the due index in order and stopping at the
+    /// limit. Without it, PostgreSQL's statistics taken while the table was small (a
+    /// backlog that just built up) make it read and sort every due row at each claim.
+    /// A no-op where the plan does not depend on statistics.
+    fn plan_claims(
+        conn: &mut <Self::Db as Database>::Connection,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Lets the transaction's commit return before it is flushed to disk (for work whose
     /// loss in a crash is harmless); a no-op where every commit flushes anyway.
     fn commit_without_flush(

@@ -18,6 +18,7 @@ use async_trait::async_trait;
 
 pub mod auth;
 pub mod batch;
+pub mod claim;
 mod common;
 pub mod connectors;
 pub mod credits;
@@ -44,6 +45,7 @@ pub mod vault;
 pub mod wake;
 
 pub use auth::AuthStore;
+pub use claim::Claim;
 pub use connectors::{ConnectionFilter, ConnectionState, ConnectorStore, Reservation};
 pub use credits::CreditStore;
 pub use delivery::{DeliveryFilter, DeliveryStore, EndpointStore};
@@ -51,7 +53,9 @@ pub use error::{Result, StoreError};
 pub use idempotency::{Begun, IdempotencyStore, idempotency_secret_id};
 pub use intake::{EventStore, ProcessTx, ReceivedEvent, SourceStore, Stage};
 pub use keys::{KeyMatch, KeyStore, NewKey};
-pub use messaging::{Acceptance, Charge, MessageFilter, MessageStore, StatusReport, TemplateStore};
+pub use messaging::{
+    Acceptance, Charge, MessageFilter, MessageStore, RecordedSends, StatusReport, TemplateStore,
+};
 pub use migrate::MigrationStatus;
 pub use payments::PaymentStore;
 pub use providers::ProviderStore;

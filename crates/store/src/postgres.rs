@@ -151,11 +151,14 @@ impl Dialect for PgStore {
             WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND e.enabled = TRUE
               AND (e.ordered = FALSE OR d.id = (SELECT MIN(o.id) FROM deliveries o
                    WHERE o.endpoint_id = d.endpoint_id AND o.state = 'pending'))
-            ORDER BY d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED)
-        UPDATE deliveries SET attempts = deliveries.attempts + 1, next_attempt_at = $1,
-            updated_at = $2
-        FROM due WHERE deliveries.id = due.id
-        RETURNING deliveries.id, deliveries.endpoint_id, deliveries.event_id, deliveries.attempts";
+            ORDER BY d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED),
+        claimed AS (
+            UPDATE deliveries SET attempts = deliveries.attempts + 1, next_attempt_at = $1,
+                updated_at = $2
+            FROM due WHERE deliveries.id = due.id
+            RETURNING deliveries.id, deliveries.endpoint_id, deliveries.event_id, deliveries.attempts)
+        SELECT c.id, c.endpoint_id, c.event_id, c.attempts, e.type, e.payload, e.received_at, e.object
+        FROM claimed c LEFT JOIN events e ON e.id = c.event_id";
 
     const CLAIM_PAYMENT_SWEEPS: &'static str = "WITH due AS (
             SELECT id AS due_id FROM payment_objects
@@ -239,6 +242,17 @@ impl Dialect for PgStore {
         .fetch_all(&mut **tx)
         .await?;
         Ok(inserted.into_iter().collect())
+    }
+
+    /// Sorting and bitmap scans off for the rest of the transaction: the claim then walks
+    /// `deliveries_due` in order and stops at its limit.
+    async fn plan_claims(conn: &mut PgConnection) -> Result<()> {
+        sqlx::query(
+            "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)",
+        )
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
     }
 
     /// Lets this transaction's commit return before its WAL is flushed (for work whose

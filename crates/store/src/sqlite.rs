@@ -109,7 +109,11 @@ impl Dialect for SqliteStore {
               AND (e.ordered = FALSE OR d.id = (SELECT MIN(o.id) FROM deliveries o
                    WHERE o.endpoint_id = d.endpoint_id AND o.state = 'pending'))
             ORDER BY d.next_attempt_at LIMIT $3)
-        RETURNING id, endpoint_id, event_id, attempts";
+        RETURNING id, endpoint_id, event_id, attempts,
+            (SELECT type FROM events WHERE events.id = deliveries.event_id),
+            (SELECT payload FROM events WHERE events.id = deliveries.event_id),
+            (SELECT received_at FROM events WHERE events.id = deliveries.event_id),
+            (SELECT object FROM events WHERE events.id = deliveries.event_id)";
 
     const CLAIM_PAYMENT_SWEEPS: &'static str = "UPDATE payment_objects SET sweep_at = $1
         WHERE id IN (SELECT id FROM payment_objects
@@ -173,6 +177,12 @@ impl Dialect for SqliteStore {
             inserted.extend(query.fetch_all(&mut **tx).await?);
         }
         Ok(inserted)
+    }
+
+    /// SQLite plans from the schema alone (no statistics are gathered): the claim
+    /// already walks `deliveries_due`.
+    async fn plan_claims(_conn: &mut SqliteConnection) -> Result<()> {
+        Ok(())
     }
 
     /// Every SQLite commit flushes (one writer connection, `synchronous = FULL`).

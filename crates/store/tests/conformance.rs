@@ -10,6 +10,8 @@ use switchyard_store::{NewKey, Page, StoreError, conformance};
 
 #[path = "conformance/auth.rs"]
 mod auth;
+#[path = "conformance/claims.rs"]
+mod claims;
 #[path = "conformance/connectors.rs"]
 mod connectors;
 #[path = "conformance/credits.rs"]

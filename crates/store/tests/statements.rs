@@ -16,7 +16,7 @@ use switchyard_core::source::SourceKind;
 use switchyard_core::time::now_ms;
 use switchyard_store::statements::Statements;
 use switchyard_store::testing::{TestDb, message, stages};
-use switchyard_store::{Backend, Store};
+use switchyard_store::{Backend, Claim, Store};
 
 /// Runs `work`, lets background statements it causes (PostgreSQL's notification of
 /// other nodes, the check of a connection given back) finish, and answers the
@@ -59,7 +59,7 @@ async fn intake_batch(store: &dyn Store, size: usize) -> (u64, Vec<String>) {
 }
 
 /// `size` messages from acceptance to `sent`: accepted, claimed and recorded a batch
-/// at a time, as the hub's writers and sender do.
+/// at a time, as the hub's writers and sender do; recording claims the next `size`.
 async fn message_batch(store: &dyn Store, size: usize) -> Vec<(u64, Vec<String>)> {
     let messages: Vec<(Message, Option<switchyard_store::Charge>)> = (0..size)
         .map(|_| (message(Channel::Email, None, None), None))
@@ -75,6 +75,10 @@ async fn message_batch(store: &dyn Store, size: usize) -> Vec<(u64, Vec<String>)
     })
     .await;
     assert_eq!(claimed.len(), size);
+    let next: Vec<(Message, Option<switchyard_store::Charge>)> = (0..size)
+        .map(|_| (message(Channel::Email, None, None), None))
+        .collect();
+    store.accept_messages(&next).await.unwrap();
     let results: Vec<SendResult> = claimed
         .iter()
         .map(|m| SendResult {
@@ -95,14 +99,24 @@ async fn message_batch(store: &dyn Store, size: usize) -> Vec<(u64, Vec<String>)
         })
         .collect();
     let recorded = count(async {
-        let done = store.record_sends(&results, now_ms()).await.unwrap();
-        assert!(done.iter().all(|d| *d));
+        let now = now_ms();
+        let next = Claim {
+            limit: size as u32,
+            lease_until: now + 60_000,
+        };
+        let done = store
+            .record_sends_processed(&results, now, &[], next)
+            .await
+            .unwrap();
+        assert!(done.recorded.iter().all(|d| *d));
+        assert_eq!(done.claimed.len(), size);
     })
     .await;
     vec![accepted, claim, recorded]
 }
 
-/// The deliveries waiting, claimed and their outcomes recorded, a batch at a time.
+/// The deliveries waiting, claimed and their outcomes recorded, a batch at a time;
+/// recording claims the next `size`.
 async fn delivery_batch(store: &dyn Store, size: usize) -> Vec<(u64, Vec<String>)> {
     let mut claimed = Vec::new();
     let claim = count(async {
@@ -114,6 +128,11 @@ async fn delivery_batch(store: &dyn Store, size: usize) -> Vec<(u64, Vec<String>
     })
     .await;
     assert_eq!(claimed.len(), size);
+    let events: Vec<NewEvent> = (0..size).map(event).collect();
+    store
+        .insert_processed(&events, now_ms(), &stages())
+        .await
+        .unwrap();
     let outcomes: Vec<Outcome> = claimed
         .iter()
         .map(|c| Outcome {
@@ -131,8 +150,17 @@ async fn delivery_batch(store: &dyn Store, size: usize) -> Vec<(u64, Vec<String>
         })
         .collect();
     let recorded = count(async {
-        let done = store.record_outcomes(&outcomes, now_ms()).await.unwrap();
+        let now = now_ms();
+        let next = Claim {
+            limit: size as u32,
+            lease_until: now + 60_000,
+        };
+        let (done, claimed) = store
+            .record_outcomes_and_claim(&outcomes, now, next)
+            .await
+            .unwrap();
         assert!(done.iter().all(|d| *d));
+        assert_eq!(claimed.len(), size);
     })
     .await;
     vec![claim, recorded]
@@ -161,12 +189,14 @@ async fn statements_per_batch_do_not_grow_with_the_batch() {
         // given back; one that gives workers something to do, with NOTIFY for other
         // nodes (and the check of its connection).
         // intake: events, endpoints, deliveries; accept: messages, history; claim:
-        // synchronous_commit, messages, history; record sends: lock the provider ids, messages, attempts
-        // (last number, rows), awaited reports, history, events; claim deliveries:
-        // synchronous_commit, deliveries, their events; record outcomes: deliveries,
-        // attempts, endpoints.
-        (Backend::Postgres, [7, 6, 5, 11, 5, 7]),
-        (Backend::Sqlite, [3, 2, 2, 6, 2, 3]),
+        // synchronous_commit, messages, history; record sends and claim the next: lock
+        // the provider ids, messages, attempts (last number, rows), awaited reports,
+        // history, events, then the claim's messages and history; claim deliveries:
+        // synchronous_commit, the claim's plan, deliveries with their events; record
+        // outcomes and claim the next: deliveries, attempts, endpoints, then the
+        // claim's plan and the claim.
+        (Backend::Postgres, [7, 6, 5, 13, 5, 9]),
+        (Backend::Sqlite, [3, 2, 2, 8, 1, 4]),
     ];
     for (backend, most) in expected {
         let small = per_batch(backend, 4).await;
@@ -175,9 +205,9 @@ async fn statements_per_batch_do_not_grow_with_the_batch() {
             "intake",
             "accept",
             "claim messages",
-            "record sends",
+            "record sends and claim",
             "claim deliveries",
-            "record outcomes",
+            "record outcomes and claim",
         ];
         for (i, name) in names.iter().enumerate() {
             println!(

@@ -12,16 +12,16 @@ use switchyard_core::event::NewEvent;
 use switchyard_core::metrics::Metrics;
 use switchyard_core::time::{now_ms, rfc3339};
 use switchyard_signatures::standard;
-use switchyard_store::Store;
-use switchyard_store::StoreError;
 use switchyard_store::batch::Batcher;
 use switchyard_store::vault::{SecretError, Vault, ids};
+use switchyard_store::{Claim, Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 
 use super::config::DeliveryConfig;
 use super::destination;
 use super::wire::{envelope, error_kind, read_prefix, retry_after};
 use crate::intake::Publisher;
+use crate::runtime::claim_loop::{self, Refill, Refills};
 use crate::runtime::guard;
 use crate::runtime::ttl::TtlCache;
 
@@ -91,6 +91,13 @@ fn client(config: &DeliveryConfig) -> reqwest::Client {
         .expect("a TLS backend is compiled in")
 }
 
+/// How long a claim lasts (milliseconds): long enough for a wait on the endpoint's slot
+/// (at most one timeout), one on its rate limit and one attempt, recorded. A node that
+/// dies leaves its deliveries to others after this.
+fn lease(config: &DeliveryConfig) -> i64 {
+    (config.timeout.0 * 2 + RATE_WAIT + Duration::from_secs(5)).as_millis() as i64
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Dispatcher {
     store: Arc<dyn Store>,
@@ -105,6 +112,8 @@ pub(crate) struct Dispatcher {
     /// Per-endpoint turns at taking rate-limit tokens on this node.
     rate_gates: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     outcomes: Batcher<Outcome, bool>,
+    /// Taken by [`Dispatcher::run`]: the deliveries claimed as outcomes are recorded.
+    refills: Arc<Mutex<Option<Refills<Claimed>>>>,
 }
 
 impl Dispatcher {
@@ -116,9 +125,22 @@ impl Dispatcher {
         config: DeliveryConfig,
     ) -> Self {
         let recorder = store.clone();
+        let (refill, refills) = Refill::channel();
+        let lease = lease(&config);
         let outcomes = Batcher::start(1, RECORD_BATCH, move |outcomes: &[Outcome]| {
-            let store = recorder.clone();
-            Box::pin(async move { store.record_outcomes(outcomes, now_ms()).await })
+            let (store, refill) = (recorder.clone(), refill.clone());
+            Box::pin(async move {
+                // The slots these outcomes free are filled in the same transaction.
+                let now = now_ms();
+                let next = Claim {
+                    limit: refill.limit(outcomes.len()),
+                    lease_until: now + lease,
+                };
+                let (recorded, claimed) =
+                    store.record_outcomes_and_claim(outcomes, now, next).await?;
+                refill.hand(claimed);
+                Ok(recorded)
+            })
         });
         Self {
             client: client(&config),
@@ -131,6 +153,7 @@ impl Dispatcher {
             slots: Arc::default(),
             rate_gates: Arc::default(),
             outcomes,
+            refills: Arc::new(Mutex::new(Some(refills))),
         }
     }
 
@@ -144,7 +167,16 @@ impl Dispatcher {
     pub(crate) async fn run(self, shutdown: watch::Receiver<bool>) {
         let notify = self.store.work_notifier(switchyard_store::Work::Deliveries);
         let concurrency = self.config.concurrency;
-        crate::runtime::claim_loop::run(self, notify, concurrency, shutdown).await;
+        let taken = self
+            .refills
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(refills) = taken else {
+            tracing::error!("the dispatcher runs once");
+            return;
+        };
+        claim_loop::run(self, notify, concurrency, refills, shutdown).await;
     }
 
     async fn ready(&self, endpoint_id: &str) -> Result<Option<Arc<Ready>>, NotReady> {
@@ -457,18 +489,14 @@ impl Dispatcher {
     }
 }
 
-impl crate::runtime::claim_loop::Claimer for Dispatcher {
+impl claim_loop::Claimer for Dispatcher {
     type Item = Claimed;
     const WHAT: &'static str = "deliveries";
 
     async fn claim(&self, free: usize) -> Result<Vec<Claimed>, StoreError> {
-        // Long enough for a wait on the endpoint's slot (at most one timeout), one on its
-        // rate limit and one attempt, recorded; a node that dies leaves its deliveries
-        // to others after this.
-        let lease = self.config.timeout.0 * 2 + RATE_WAIT + Duration::from_secs(5);
         let now = now_ms();
         self.store
-            .claim_deliveries(free as u32, now, now + lease.as_millis() as i64)
+            .claim_deliveries(free as u32, now, now + lease(&self.config))
             .await
     }
 

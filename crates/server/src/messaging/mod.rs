@@ -27,7 +27,7 @@ use switchyard_core::metrics::Metrics;
 use switchyard_core::source::SourceKind;
 use switchyard_store::batch::{BatchError, Batcher};
 use switchyard_store::vault::Vault;
-use switchyard_store::{Acceptance, Backend, Charge, Stage, Store, StoreError};
+use switchyard_store::{Acceptance, Backend, Charge, Claim, Stage, Store, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use utoipa_axum::router::OpenApiRouter;
@@ -37,6 +37,7 @@ pub(crate) use system::{BuiltIn, SystemMail};
 
 use crate::intake::SourceDirectory;
 use crate::providers::Registrant;
+use crate::runtime::claim_loop::{Refill, Refills};
 use providers::{Route, Routes};
 
 /// Most messages stored, or outcomes recorded, in one transaction.
@@ -108,6 +109,8 @@ struct Inner {
     /// Group commits of accepted messages and of send outcomes.
     accepts: Batcher<(Message, Option<Charge>), Acceptance>,
     records: Batcher<SendResult, bool>,
+    /// Taken by the sender: the messages claimed as outcomes are recorded.
+    refills: Mutex<Option<Refills<Message>>>,
     /// The processing stages, once processing has started: the events an outcome
     /// publishes are processed as they are stored.
     stages: Arc<OnceLock<Vec<Arc<dyn Stage>>>>,
@@ -144,21 +147,31 @@ impl Messaging {
         let (store, metrics) = (wiring.store.clone(), wiring.metrics.clone());
         let stages: Arc<OnceLock<Vec<Arc<dyn Stage>>>> = Arc::default();
         let processing = stages.clone();
+        let (refill, refills) = Refill::channel();
+        let lease = messages.lease.0.as_millis() as i64;
         let records = Batcher::start(writers, BATCH, move |results: &[SendResult]| {
-            let (store, metrics) = (store.clone(), metrics.clone());
+            let (store, metrics, refill) = (store.clone(), metrics.clone(), refill.clone());
             let stages = processing.get().cloned().unwrap_or_default();
             Box::pin(async move {
-                let (recorded, processed) = store
-                    .record_sends_processed(results, switchyard_core::time::now_ms(), &stages)
+                // The slots these outcomes free are filled in the same transaction.
+                let now = switchyard_core::time::now_ms();
+                let next = Claim {
+                    limit: refill.limit(results.len()),
+                    lease_until: now + lease,
+                };
+                let done = store
+                    .record_sends_processed(results, now, &stages, next)
                     .await?;
-                metrics.events_processed.add(&[], processed);
-                Ok(recorded)
+                metrics.events_processed.add(&[], done.processed);
+                refill.hand(done.claimed);
+                Ok(done.recorded)
             })
         });
         let messaging = Self {
             inner: Arc::new(Inner {
                 accepts,
                 records,
+                refills: Mutex::new(Some(refills)),
                 stages,
                 store: wiring.store,
                 vault: wiring.vault,

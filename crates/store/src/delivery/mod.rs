@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use switchyard_core::delivery::{Attempt, Claimed, Delivery, DeliveryState, Endpoint, Outcome};
 
-use crate::{Page, Result};
+use crate::{Claim, Page, Result};
 
 pub(crate) mod endpoints_sql;
 pub(crate) mod sql;
@@ -40,7 +40,20 @@ pub trait DeliveryStore: Send + Sync {
     ) -> Result<Vec<Claimed>>;
     /// Records attempts and their consequences in one transaction. For each, `false` if
     /// the delivery was claimed again meanwhile (its outcome is then ignored).
-    async fn record_outcomes(&self, outcomes: &[Outcome], now: i64) -> Result<Vec<bool>>;
+    async fn record_outcomes(&self, outcomes: &[Outcome], now: i64) -> Result<Vec<bool>> {
+        Ok(self
+            .record_outcomes_and_claim(outcomes, now, Claim::NONE)
+            .await?
+            .0)
+    }
+    /// [`DeliveryStore::record_outcomes`], then, in the same transaction, what
+    /// [`DeliveryStore::claim_deliveries`] claims at `now` for `next`.
+    async fn record_outcomes_and_claim(
+        &self,
+        outcomes: &[Outcome],
+        now: i64,
+        next: Claim,
+    ) -> Result<(Vec<bool>, Vec<Claimed>)>;
     async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>>;
     async fn list_deliveries(&self, filter: &DeliveryFilter, page: &Page) -> Result<Vec<Delivery>>;
     async fn list_attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>>;

@@ -166,6 +166,45 @@ macro_rules! delivery_store_impl {
                 }
                 Ok(())
             }
+
+            /// Claims up to `limit` due deliveries, with their events, in `conn`'s
+            /// transaction; sorted by id.
+            async fn claim_deliveries_in(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                limit: u32,
+                now: i64,
+                lease_until: i64,
+            ) -> $crate::Result<Vec<::switchyard_core::delivery::Claimed>> {
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                type Row = (String, String, String, i64, Option<String>, Option<Vec<u8>>, Option<i64>, Option<String>);
+                Self::plan_claims(&mut *conn).await?;
+                let rows: Vec<Row> = ::sqlx::query_as(Self::CLAIM_DELIVERIES)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut claimed: Vec<_> = rows
+                    .into_iter()
+                    // An event is never deleted while deliveries point at it; skip if so.
+                    .filter_map(|(id, endpoint_id, event_id, attempt, event_type, payload, received_at, object)| {
+                        Some(::switchyard_core::delivery::Claimed {
+                            id,
+                            endpoint_id,
+                            event_id,
+                            attempt,
+                            event_type: event_type?,
+                            payload: payload?,
+                            received_at: received_at?,
+                            object,
+                        })
+                    })
+                    .collect();
+                claimed.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(claimed)
+            }
         }
 
         #[::async_trait::async_trait]
@@ -181,56 +220,17 @@ macro_rules! delivery_store_impl {
                 // (same ids), and any later durable commit makes it durable too: it
                 // need not wait for its own flush.
                 Self::commit_without_flush(&mut tx).await?;
-                let claimed: Vec<(String, String, String, i64)> = ::sqlx::query_as(Self::CLAIM_DELIVERIES)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let mut events = ::std::collections::HashMap::new();
-                let ids: Vec<&String> = claimed.iter().map(|c| &c.2).collect();
-                for chunk in ids.chunks($crate::delivery::sql::DELIVERY_ROWS) {
-                    let sql = $crate::sql::statement::<Self>(format!(
-                        "SELECT id, type, payload, received_at, object FROM events WHERE id IN ({})",
-                        $crate::sql::placeholders(1, chunk.len())
-                    ));
-                    let mut query = ::sqlx::query_as::<_, (String, String, Vec<u8>, i64, Option<String>)>(
-                        ::sqlx::AssertSqlSafe(sql),
-                    );
-                    for id in chunk {
-                        query = query.bind(*id);
-                    }
-                    for (id, event_type, payload, received_at, object) in query.fetch_all(&mut *tx).await? {
-                        events.insert(id, (event_type, payload, received_at, object));
-                    }
-                }
+                let claimed = Self::claim_deliveries_in(&mut tx, limit, now, lease_until).await?;
                 tx.commit().await?;
-                let mut out = Vec::with_capacity(claimed.len());
-                for (id, endpoint_id, event_id, attempt) in claimed {
-                    // An event is never deleted while deliveries point at it; skip if so.
-                    let Some((event_type, payload, received_at, object)) = events.get(&event_id).cloned() else {
-                        continue;
-                    };
-                    out.push(::switchyard_core::delivery::Claimed {
-                        id,
-                        endpoint_id,
-                        event_id,
-                        attempt,
-                        event_type,
-                        payload,
-                        received_at,
-                        object,
-                    });
-                }
-                out.sort_by(|a, b| a.id.cmp(&b.id));
-                Ok(out)
+                Ok(claimed)
             }
 
-            async fn record_outcomes(
+            async fn record_outcomes_and_claim(
                 &self,
                 outcomes: &[::switchyard_core::delivery::Outcome],
                 now: i64,
-            ) -> $crate::Result<Vec<bool>> {
+                next: $crate::Claim,
+            ) -> $crate::Result<(Vec<bool>, Vec<::switchyard_core::delivery::Claimed>)> {
                 use ::switchyard_core::delivery::Next;
                 let mut tx = self.writer().begin().await?;
                 let mut applied = ::std::collections::HashSet::new();
@@ -320,13 +320,16 @@ macro_rules! delivery_store_impl {
                     .execute(&mut *tx)
                     .await?;
                 }
+                // The slots these outcomes free, filled in the same transaction.
+                let claimed = Self::claim_deliveries_in(&mut tx, next.limit, now, next.lease_until).await?;
                 tx.commit().await?;
                 if current.iter().any(|o| matches!(o.next, Next::RetryAt(_) | Next::Succeeded)) {
                     // A retry is due later, and a success may unblock an ordered
                     // endpoint's next delivery.
                     self.work_added($crate::Work::Deliveries.bit());
                 }
-                Ok(outcomes.iter().map(|o| applied.contains(&o.attempt.delivery_id)).collect())
+                let recorded = outcomes.iter().map(|o| applied.contains(&o.attempt.delivery_id)).collect();
+                Ok((recorded, claimed))
             }
 
             async fn get_delivery(&self, id: &str) -> $crate::Result<Option<::switchyard_core::delivery::Delivery>> {

@@ -82,6 +82,40 @@ macro_rules! message_store_impl {
         }
 
         impl $store {
+            /// Claims up to `limit` due messages in `conn`'s transaction, writing the
+            /// `sending` entry of those claimed for the first time; oldest due first.
+            async fn claim_messages_in(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                limit: u32,
+                now: i64,
+                lease_until: i64,
+            ) -> $crate::Result<Vec<::switchyard_core::message::Message>> {
+                use ::switchyard_core::message::Status;
+                use $crate::messaging::status_sql::StatusRow;
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let sql = format!("{} RETURNING {}", Self::CLAIM_MESSAGES, $crate::messaging::messages_sql::MESSAGE_COLUMNS);
+                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .bind(Status::Sending.rank())
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut claimed = rows.iter().map(message_from_row).collect::<$crate::Result<Vec<_>>>()?;
+                // Messages start with no attempt, so the first claim is the one that
+                // moved them out of `queued`.
+                let started: Vec<StatusRow<'_>> = claimed
+                    .iter()
+                    .filter(|m| m.attempts == 1)
+                    .map(|m| StatusRow::of(&m.id, Status::Sending, now))
+                    .collect();
+                Self::insert_status_rows(&mut *conn, &started).await?;
+                claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
+                Ok(claimed)
+            }
+
             async fn message_by_key(
                 conn: &mut <$db as ::sqlx::Database>::Connection,
                 key: &str,
@@ -269,32 +303,13 @@ macro_rules! message_store_impl {
                 now: i64,
                 lease_until: i64,
             ) -> $crate::Result<Vec<::switchyard_core::message::Message>> {
-                use ::switchyard_core::message::Status;
-                use $crate::messaging::status_sql::StatusRow;
                 let mut tx = self.writer().begin().await?;
                 // A claim lost in a crash only makes its messages claimable again once
                 // the lease ends (and writes their `sending` entry again): its commit
                 // need not wait for the disk.
                 Self::commit_without_flush(&mut tx).await?;
-                let sql = format!("{} RETURNING {}", Self::CLAIM_MESSAGES, $crate::messaging::messages_sql::MESSAGE_COLUMNS);
-                let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(i64::from(limit))
-                    .bind(Status::Sending.rank())
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let mut claimed = rows.iter().map(message_from_row).collect::<$crate::Result<Vec<_>>>()?;
-                // Messages start with no attempt, so the first claim is the one that
-                // moved them out of `queued`.
-                let started: Vec<StatusRow<'_>> = claimed
-                    .iter()
-                    .filter(|m| m.attempts == 1)
-                    .map(|m| StatusRow::of(&m.id, Status::Sending, now))
-                    .collect();
-                Self::insert_status_rows(&mut *tx, &started).await?;
+                let claimed = Self::claim_messages_in(&mut tx, limit, now, lease_until).await?;
                 tx.commit().await?;
-                claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
                 Ok(claimed)
             }
 
@@ -315,7 +330,7 @@ macro_rules! message_store_impl {
                 results: &[::switchyard_core::message::SendResult],
                 now: i64,
             ) -> $crate::Result<Vec<bool>> {
-                Ok(self.record_sends_processed(results, now, &[]).await?.0)
+                Ok(self.record_sends_processed(results, now, &[], $crate::Claim::NONE).await?.recorded)
             }
 
             async fn record_sends_processed(
@@ -323,7 +338,8 @@ macro_rules! message_store_impl {
                 results: &[::switchyard_core::message::SendResult],
                 now: i64,
                 stages: &[::std::sync::Arc<dyn $crate::intake::Stage>],
-            ) -> $crate::Result<(Vec<bool>, u64)> {
+                next: $crate::Claim,
+            ) -> $crate::Result<$crate::messaging::RecordedSends> {
                 use ::switchyard_core::message::{SendOutcome, Status};
                 use $crate::messaging::messages_sql::message_event;
                 use $crate::messaging::status_sql::StatusRow;
@@ -413,19 +429,21 @@ macro_rules! message_store_impl {
                             tracing::warn!(error = %e, stage = stage.name(), events = published.len(),
                                 "processing published message events failed; leaving them to the processors");
                             processing.tx.rollback().await?;
-                            return self.record_sends_processed(results, now, &[]).await;
+                            return self.record_sends_processed(results, now, &[], next).await;
                         }
                     }
                     woke |= processing.woke;
                     processed = published.len() as u64;
                     tx = processing.tx;
                 }
+                // The slots these outcomes free, filled in the same transaction.
+                let claimed = Self::claim_messages_in(&mut tx, next.limit, now, next.lease_until).await?;
                 tx.commit().await?;
                 // A retry changes when the queue is due.
                 if recorded.contains(&true) {
                     self.work_added(woke);
                 }
-                Ok((recorded, processed))
+                Ok($crate::messaging::RecordedSends { recorded, processed, claimed })
             }
 
             async fn get_message(&self, id: &str) -> $crate::Result<Option<::switchyard_core::message::Message>> {

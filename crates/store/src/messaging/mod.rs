@@ -32,6 +32,17 @@ pub struct Charge {
     pub required: bool,
 }
 
+/// What [`MessageStore::record_sends_processed`] did.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedSends {
+    /// Per result, in order: `false` if its claim was no longer current.
+    pub recorded: Vec<bool>,
+    /// Published events processed in the transaction.
+    pub processed: u64,
+    /// The messages claimed after the outcomes.
+    pub claimed: Vec<Message>,
+}
+
 /// What [`MessageStore::accept_message`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Acceptance {
@@ -100,13 +111,15 @@ pub trait MessageStore: Send + Sync {
     /// it publishes processed by `stages` in the same transaction (as
     /// [`crate::EventStore::insert_processed`] does): stored `processed`, with their
     /// deliveries. If a stage fails, the outcomes are recorded with the events left
-    /// `received` for the processors. Also answers how many events were processed.
+    /// `received` for the processors. Then, still in the same transaction, claims what
+    /// [`MessageStore::claim_messages`] claims at `now` for `next`.
     async fn record_sends_processed(
         &self,
         results: &[SendResult],
         now: i64,
         stages: &[std::sync::Arc<dyn crate::intake::Stage>],
-    ) -> Result<(Vec<bool>, u64)>;
+        next: crate::Claim,
+    ) -> Result<RecordedSends>;
     async fn get_message(&self, id: &str) -> Result<Option<Message>>;
     /// Newest first.
     async fn list_messages(&self, filter: &MessageFilter, page: &Page) -> Result<Vec<Message>>;

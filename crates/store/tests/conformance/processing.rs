@@ -7,7 +7,7 @@ use switchyard_core::event::{EventState, NewEvent, Stored};
 use switchyard_core::source::SourceKind;
 use switchyard_core::time::now_ms;
 use switchyard_store::testing::{TestDb, stages};
-use switchyard_store::{DeliveryFilter, Page, ProcessTx, ReceivedEvent, Stage, StoreError};
+use switchyard_store::{Claim, DeliveryFilter, Page, ProcessTx, ReceivedEvent, Stage, StoreError};
 use switchyard_store::{Store, conformance};
 
 conformance!(
@@ -230,11 +230,11 @@ async fn outcomes_process_the_events_they_publish(db: &TestDb) {
             },
             keep_content: None,
         };
-        let (recorded, n) = store
-            .record_sends_processed(&[result], now_ms(), &these)
+        let done = store
+            .record_sends_processed(&[result], now_ms(), &these, Claim::NONE)
             .await
             .unwrap();
-        assert_eq!((recorded, n), (vec![true], processed));
+        assert_eq!((done.recorded, done.processed), (vec![true], processed));
         let sent = store.get_message(&m.id).await.unwrap().unwrap();
         assert_eq!(sent.status, Status::Sent);
         let filter = EventFilter {
