@@ -171,6 +171,23 @@ pub fn content(
     }
 }
 
+/// The outcome of a claimed delivery that the endpoint answered with 200.
+pub fn succeeded(c: &switchyard_core::delivery::Claimed) -> switchyard_core::delivery::Outcome {
+    switchyard_core::delivery::Outcome {
+        attempt: switchyard_core::delivery::Attempt {
+            delivery_id: c.id.clone(),
+            attempt: c.attempt,
+            started_at: switchyard_core::time::now_ms(),
+            duration_ms: 2,
+            status_code: Some(200),
+            response_body: Some("ok".into()),
+            error_kind: None,
+        },
+        endpoint_id: c.endpoint_id.clone(),
+        next: switchyard_core::delivery::Next::Succeeded,
+    }
+}
+
 /// A queued message of `channel`, for `account`, with idempotency `key`.
 pub fn message(
     channel: switchyard_core::message::Channel,

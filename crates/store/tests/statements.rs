@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use switchyard_core::delivery::{Attempt, Endpoint, Next, Outcome};
+use switchyard_core::delivery::{Endpoint, Outcome};
 use switchyard_core::event::NewEvent;
 use switchyard_core::message::{
     AttemptOutcome, Channel, Message, SendAttempt, SendOutcome, SendResult,
@@ -15,7 +15,7 @@ use switchyard_core::new_id;
 use switchyard_core::source::SourceKind;
 use switchyard_core::time::now_ms;
 use switchyard_store::statements::Statements;
-use switchyard_store::testing::{TestDb, message, stages};
+use switchyard_store::testing::{TestDb, message, stages, succeeded};
 use switchyard_store::{Backend, Claim, Store};
 
 /// Runs `work`, lets background statements it causes (PostgreSQL's notification of
@@ -133,22 +133,7 @@ async fn delivery_batch(store: &dyn Store, size: usize) -> Vec<(u64, Vec<String>
         .insert_processed(&events, now_ms(), &stages())
         .await
         .unwrap();
-    let outcomes: Vec<Outcome> = claimed
-        .iter()
-        .map(|c| Outcome {
-            attempt: Attempt {
-                delivery_id: c.id.clone(),
-                attempt: c.attempt,
-                started_at: now_ms(),
-                duration_ms: 2,
-                status_code: Some(200),
-                response_body: Some("ok".into()),
-                error_kind: None,
-            },
-            endpoint_id: c.endpoint_id.clone(),
-            next: Next::Succeeded,
-        })
-        .collect();
+    let outcomes: Vec<Outcome> = claimed.iter().map(succeeded).collect();
     let recorded = count(async {
         let now = now_ms();
         let next = Claim {

@@ -21,7 +21,7 @@ use super::config::DeliveryConfig;
 use super::destination;
 use super::wire::{envelope, error_kind, read_prefix, retry_after};
 use crate::intake::Publisher;
-use crate::runtime::claim_loop::{self, Refill, Refills};
+use crate::runtime::claim_loop::{self, Parked, Refill};
 use crate::runtime::guard;
 use crate::runtime::ttl::TtlCache;
 
@@ -113,7 +113,7 @@ pub(crate) struct Dispatcher {
     rate_gates: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     outcomes: Batcher<Outcome, bool>,
     /// Taken by [`Dispatcher::run`]: the deliveries claimed as outcomes are recorded.
-    refills: Arc<Mutex<Option<Refills<Claimed>>>>,
+    refills: Arc<Parked<Claimed>>,
 }
 
 impl Dispatcher {
@@ -153,7 +153,7 @@ impl Dispatcher {
             slots: Arc::default(),
             rate_gates: Arc::default(),
             outcomes,
-            refills: Arc::new(Mutex::new(Some(refills))),
+            refills: Arc::new(Parked::new(refills)),
         }
     }
 
@@ -167,16 +167,9 @@ impl Dispatcher {
     pub(crate) async fn run(self, shutdown: watch::Receiver<bool>) {
         let notify = self.store.work_notifier(switchyard_store::Work::Deliveries);
         let concurrency = self.config.concurrency;
-        let taken = self
-            .refills
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let Some(refills) = taken else {
-            tracing::error!("the dispatcher runs once");
-            return;
-        };
-        claim_loop::run(self, notify, concurrency, refills, shutdown).await;
+        if let Some(refills) = self.refills.take("delivery") {
+            claim_loop::run(self, notify, concurrency, refills, shutdown).await;
+        }
     }
 
     async fn ready(&self, endpoint_id: &str) -> Result<Option<Arc<Ready>>, NotReady> {

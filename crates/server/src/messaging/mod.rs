@@ -37,7 +37,7 @@ pub(crate) use system::{BuiltIn, SystemMail};
 
 use crate::intake::SourceDirectory;
 use crate::providers::Registrant;
-use crate::runtime::claim_loop::{Refill, Refills};
+use crate::runtime::claim_loop::{Parked, Refill};
 use providers::{Route, Routes};
 
 /// Most messages stored, or outcomes recorded, in one transaction.
@@ -110,7 +110,7 @@ struct Inner {
     accepts: Batcher<(Message, Option<Charge>), Acceptance>,
     records: Batcher<SendResult, bool>,
     /// Taken by the sender: the messages claimed as outcomes are recorded.
-    refills: Mutex<Option<Refills<Message>>>,
+    refills: Parked<Message>,
     /// The processing stages, once processing has started: the events an outcome
     /// publishes are processed as they are stored.
     stages: Arc<OnceLock<Vec<Arc<dyn Stage>>>>,
@@ -171,7 +171,7 @@ impl Messaging {
             inner: Arc::new(Inner {
                 accepts,
                 records,
-                refills: Mutex::new(Some(refills)),
+                refills: Parked::new(refills),
                 stages,
                 store: wiring.store,
                 vault: wiring.vault,

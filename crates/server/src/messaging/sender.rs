@@ -26,17 +26,9 @@ impl Messaging {
             .store
             .work_notifier(switchyard_store::Work::Messages);
         let concurrency = self.inner.config.concurrency;
-        let taken = self
-            .inner
-            .refills
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let Some(refills) = taken else {
-            tracing::error!("the sender runs once");
-            return;
-        };
-        crate::runtime::claim_loop::run(self, notify, concurrency, refills, shutdown).await;
+        if let Some(refills) = self.inner.refills.take("message") {
+            crate::runtime::claim_loop::run(self, notify, concurrency, refills, shutdown).await;
+        }
     }
 
     /// Offers one claimed message to its channel's providers and records the outcome.

@@ -92,6 +92,25 @@ impl<T> Refill<T> {
     }
 }
 
+/// A worker's [`Refills`], kept until its loop starts.
+#[derive(Debug)]
+pub(crate) struct Parked<T>(std::sync::Mutex<Option<Refills<T>>>);
+
+impl<T> Parked<T> {
+    pub(crate) fn new(refills: Refills<T>) -> Self {
+        Self(std::sync::Mutex::new(Some(refills)))
+    }
+
+    /// The refills, for the one loop that runs; `None` (logged) for any later one.
+    pub(crate) fn take(&self, what: &str) -> Option<Refills<T>> {
+        let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if taken.is_none() {
+            tracing::error!("the {what} loop runs once per process; not started again");
+        }
+        taken
+    }
+}
+
 fn spawn_refills<C: Claimer>(
     claimer: &C,
     refills: &mut Refills<C::Item>,

@@ -2,11 +2,11 @@
 
 use std::collections::HashSet;
 
-use switchyard_core::delivery::{Attempt, Claimed, Endpoint, Next, Outcome};
+use switchyard_core::delivery::{Endpoint, Outcome};
 use switchyard_core::event::NewEvent;
 use switchyard_core::message::{Channel, SendOutcome, SendResult, Status};
 use switchyard_core::time::now_ms;
-use switchyard_store::testing::{TestDb, message, stages};
+use switchyard_store::testing::{TestDb, message, stages, succeeded};
 use switchyard_store::{Claim, Store, conformance};
 
 conformance!(
@@ -44,22 +44,6 @@ async fn deliveries(store: &dyn Store, prefix: &str, n: usize) {
         .unwrap()
         > 0
     {}
-}
-
-fn succeeded(c: &Claimed) -> Outcome {
-    Outcome {
-        attempt: Attempt {
-            delivery_id: c.id.clone(),
-            attempt: c.attempt,
-            started_at: now_ms(),
-            duration_ms: 2,
-            status_code: Some(200),
-            response_body: Some("ok".into()),
-            error_kind: None,
-        },
-        endpoint_id: c.endpoint_id.clone(),
-        next: Next::Succeeded,
-    }
 }
 
 /// Recording outcomes claims, in the same transaction, up to the limit asked for: with
