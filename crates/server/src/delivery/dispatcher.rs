@@ -14,7 +14,7 @@ use switchyard_core::time::{now_ms, rfc3339};
 use switchyard_signatures::standard;
 use switchyard_store::batch::Batcher;
 use switchyard_store::vault::{SecretError, Vault, ids};
-use switchyard_store::{Claim, Store, StoreError};
+use switchyard_store::{Store, StoreError};
 use tokio::sync::{Semaphore, watch};
 
 use super::config::DeliveryConfig;
@@ -125,17 +125,13 @@ impl Dispatcher {
         config: DeliveryConfig,
     ) -> Self {
         let recorder = store.clone();
-        let (refill, refills) = Refill::channel();
-        let lease = lease(&config);
+        let (refill, refills) = Refill::channel(lease(&config));
         let outcomes = Batcher::start(1, RECORD_BATCH, move |outcomes: &[Outcome]| {
             let (store, refill) = (recorder.clone(), refill.clone());
             Box::pin(async move {
                 // The slots these outcomes free are filled in the same transaction.
                 let now = now_ms();
-                let next = Claim {
-                    limit: refill.limit(outcomes.len()),
-                    lease_until: now + lease,
-                };
+                let next = refill.claim(outcomes.len(), now);
                 let (recorded, claimed) =
                     store.record_outcomes_and_claim(outcomes, now, next).await?;
                 refill.hand(claimed);

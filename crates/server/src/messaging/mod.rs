@@ -27,7 +27,7 @@ use switchyard_core::metrics::Metrics;
 use switchyard_core::source::SourceKind;
 use switchyard_store::batch::{BatchError, Batcher};
 use switchyard_store::vault::Vault;
-use switchyard_store::{Acceptance, Backend, Charge, Claim, Stage, Store, StoreError};
+use switchyard_store::{Acceptance, Backend, Charge, Stage, Store, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use utoipa_axum::router::OpenApiRouter;
@@ -147,18 +147,14 @@ impl Messaging {
         let (store, metrics) = (wiring.store.clone(), wiring.metrics.clone());
         let stages: Arc<OnceLock<Vec<Arc<dyn Stage>>>> = Arc::default();
         let processing = stages.clone();
-        let (refill, refills) = Refill::channel();
-        let lease = messages.lease.0.as_millis() as i64;
+        let (refill, refills) = Refill::channel(messages.lease.0.as_millis() as i64);
         let records = Batcher::start(writers, BATCH, move |results: &[SendResult]| {
             let (store, metrics, refill) = (store.clone(), metrics.clone(), refill.clone());
             let stages = processing.get().cloned().unwrap_or_default();
             Box::pin(async move {
                 // The slots these outcomes free are filled in the same transaction.
                 let now = switchyard_core::time::now_ms();
-                let next = Claim {
-                    limit: refill.limit(results.len()),
-                    lease_until: now + lease,
-                };
+                let next = refill.claim(results.len(), now);
                 let done = store
                     .record_sends_processed(results, now, &stages, next)
                     .await?;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use switchyard_store::StoreError;
+use switchyard_store::{Claim, StoreError};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -40,6 +40,8 @@ pub(crate) trait Claimer: Clone + Send + Sync + 'static {
 pub(crate) struct Refill<T> {
     tx: mpsc::UnboundedSender<Vec<T>>,
     open: Arc<AtomicBool>,
+    /// How long the items claimed are leased (milliseconds).
+    lease: i64,
 }
 
 impl<T> Clone for Refill<T> {
@@ -47,6 +49,7 @@ impl<T> Clone for Refill<T> {
         Self {
             tx: self.tx.clone(),
             open: self.open.clone(),
+            lease: self.lease,
         }
     }
 }
@@ -59,13 +62,15 @@ pub(crate) struct Refills<T> {
 }
 
 impl<T> Refill<T> {
-    pub(crate) fn channel() -> (Refill<T>, Refills<T>) {
+    /// A refill whose items are leased for `lease` milliseconds.
+    pub(crate) fn channel(lease: i64) -> (Refill<T>, Refills<T>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let open = Arc::new(AtomicBool::new(false));
         (
             Refill {
                 tx,
                 open: open.clone(),
+                lease,
             },
             Refills { rx, open },
         )
@@ -78,6 +83,14 @@ impl<T> Refill<T> {
             u32::try_from(finished).unwrap_or(u32::MAX)
         } else {
             0
+        }
+    }
+
+    /// The claim to make at `now`, after recording `finished` outcomes.
+    pub(crate) fn claim(&self, finished: usize, now: i64) -> Claim {
+        Claim {
+            limit: self.limit(finished),
+            lease_until: now + self.lease,
         }
     }
 
@@ -209,10 +222,7 @@ pub(crate) async fn run<C: Claimer>(
     loop {
         spawn_refills(&claimer, &mut refills, &mut running);
         if running.join_next().await.is_none() {
-            spawn_refills(&claimer, &mut refills, &mut running);
-            if running.is_empty() {
-                break;
-            }
+            break;
         }
     }
 }
@@ -242,7 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn refills_are_worked_only_while_the_loop_runs() {
-        let (refill, refills) = Refill::channel();
+        let (refill, refills) = Refill::channel(60_000);
         assert_eq!(
             refill.limit(5),
             0,
