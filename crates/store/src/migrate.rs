@@ -30,6 +30,7 @@ pub(crate) const SQLITE: &[Migration] = migrations!("sqlite":
     11 "storage" "0011_storage.sql",
     12 "auth" "0012_auth.sql",
     13 "connectors" "0013_connectors.sql",
+    14 "message_queue" "0014_message_queue.sql",
 );
 
 pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
@@ -46,6 +47,7 @@ pub(crate) const POSTGRES: &[Migration] = migrations!("postgres":
     11 "storage" "0011_storage.sql",
     12 "auth" "0012_auth.sql",
     13 "connectors" "0013_connectors.sql",
+    14 "message_queue" "0014_message_queue.sql",
 );
 
 pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

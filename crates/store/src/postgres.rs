@@ -170,9 +170,9 @@ impl Dialect for PgStore {
 
     const CLAIM_MESSAGES: &'static str = "WITH due AS (
             SELECT id AS claim_id FROM messages
-            WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2
+            WHERE due_at <= $2 AND status IN ('queued', 'sending')
               AND (lease_until IS NULL OR lease_until < $2)
-            ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+            ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
         UPDATE messages SET status = 'sending',
             status_rank = CASE WHEN status_rank < $4 THEN $4 ELSE status_rank END,
             lease_until = $1, attempts = attempts + 1, updated_at = $2
@@ -245,7 +245,8 @@ impl Dialect for PgStore {
     }
 
     /// Sorting and bitmap scans off for the rest of the transaction: the claim then walks
-    /// `deliveries_due` in order and stops at its limit.
+    /// its queue's index (`deliveries_due`, `messages_due`) in order and stops at its
+    /// limit.
     async fn plan_claims(conn: &mut PgConnection) -> Result<()> {
         sqlx::query(
             "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)",

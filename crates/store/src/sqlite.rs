@@ -126,9 +126,9 @@ impl Dialect for SqliteStore {
             status_rank = CASE WHEN status_rank < $4 THEN $4 ELSE status_rank END,
             lease_until = $1, attempts = attempts + 1, updated_at = $2
         WHERE id IN (SELECT id FROM messages
-                     WHERE status IN ('queued', 'sending') AND next_attempt_at <= $2
+                     WHERE due_at <= $2 AND status IN ('queued', 'sending')
                        AND (lease_until IS NULL OR lease_until < $2)
-                     ORDER BY next_attempt_at, id LIMIT $3)";
+                     ORDER BY due_at, id LIMIT $3)";
 
     const ANONYMOUS_PARAMETERS: bool = true;
 

@@ -3,9 +3,9 @@
 //! `messages_sql.rs` for the pattern and the per-message rules they keep).
 
 /// Parameters per message row of [`INSERT_MESSAGE`](super::messages_sql::INSERT_MESSAGE).
-pub(crate) const MESSAGE_PARAMS: usize = 20;
+pub(crate) const MESSAGE_PARAMS: usize = 21;
 
-/// Rows per multi-row statement of messages (20 parameters a row: within both backends'
+/// Rows per multi-row statement of messages (21 parameters a row: within both backends'
 /// limits).
 pub(crate) const MESSAGE_ROWS: usize = 256;
 
@@ -21,12 +21,17 @@ pub(crate) fn insert_messages_sql(rows: usize) -> String {
     sql
 }
 
+/// Numbers of provider calls a claim may record: call `k` (from 1) of claim `c` is
+/// stored as `c * TRIES_PER_CLAIM + k`. A claim makes one call per configured provider.
+pub(crate) const TRIES_PER_CLAIM: i64 = 1_000_000;
+
 /// Parameters per outcome row of [`record_sends_sql`].
 pub(crate) const OUTCOME_PARAMS: usize = 9;
 
 /// The outcomes of `rows` claims, each applied if its claim is still current (the
 /// message is `sending` with that many attempts): the status moves only to a higher
-/// rank, and a retry keeps `sending` and its due time. `$1` is the time, then per row
+/// rank, and a retry keeps `sending` and its due time (the others leave the send
+/// queue). `$1` is the time, then per row
 /// the message, its claim, status, rank, provider, provider id, next attempt, error and
 /// content to keep. Returns the messages changed.
 pub(crate) fn record_sends_sql(rows: usize) -> String {
@@ -49,7 +54,7 @@ pub(crate) fn record_sends_sql(rows: usize) -> String {
             status_rank = CASE WHEN messages.status_rank < v.column4 THEN v.column4 ELSE messages.status_rank END,
             provider = COALESCE(v.column5, messages.provider),
             provider_message_id = COALESCE(v.column6, messages.provider_message_id),
-            next_attempt_at = COALESCE(v.column7, messages.next_attempt_at),
+            next_attempt_at = COALESCE(v.column7, messages.next_attempt_at), due_at = v.column7,
             lease_until = NULL, last_error = v.column8,
             content = COALESCE(v.column9, messages.content), updated_at = $1
         FROM (VALUES {}) AS v
@@ -97,7 +102,8 @@ macro_rules! message_batch_impl {
                             .bind(m.next_attempt_at)
                             .bind(&m.last_error)
                             .bind(m.created_at)
-                            .bind(m.updated_at);
+                            .bind(m.updated_at)
+                            .bind(m.next_attempt_at);
                     }
                     inserted.extend(
                         query
@@ -159,38 +165,31 @@ macro_rules! message_batch_impl {
                 Ok(results.iter().map(|r| changed.remove(&r.message_id)).collect())
             }
 
-            /// Appends each message's attempts after the ones it has: one read and one
-            /// multi-row insert for the batch.
+            /// Stores the provider calls of each recorded claim with multi-row inserts.
+            /// A call's number is its claim's times [`TRIES_PER_CLAIM`] plus its place in
+            /// the claim: later claims' calls sort after earlier ones' without reading
+            /// what is stored.
+            ///
+            /// [`TRIES_PER_CLAIM`]: $crate::messaging::batch_sql::TRIES_PER_CLAIM
             async fn insert_send_attempts_in(
                 conn: &mut <$db as ::sqlx::Database>::Connection,
-                tries: &[(&str, &[::switchyard_core::message::SendAttempt])],
+                tries: &[(&str, i64, &[::switchyard_core::message::SendAttempt])],
             ) -> $crate::Result<()> {
-                let ids: Vec<&str> = tries.iter().filter(|(_, t)| !t.is_empty()).map(|(id, _)| *id).collect();
-                let mut last: ::std::collections::HashMap<String, i64> = ::std::collections::HashMap::new();
-                for chunk in ids.chunks($crate::sql::ROWS) {
-                    let sql = format!(
-                        "SELECT message_id, MAX(n) FROM message_attempts WHERE message_id IN ({}) GROUP BY message_id",
-                        $crate::sql::placeholders(1, chunk.len())
-                    );
-                    let mut query = ::sqlx::query_as::<_, (String, i64)>(::sqlx::AssertSqlSafe(sql));
-                    for id in chunk {
-                        query = query.bind(*id);
-                    }
-                    last.extend(query.fetch_all(&mut *conn).await?);
-                }
-                let mut rows = Vec::new();
-                for (id, attempts) in tries {
-                    let mut n = last.get(*id).copied().unwrap_or(0);
-                    for t in *attempts {
-                        n += 1;
-                        rows.push((*id, n, t));
-                    }
-                }
+                use $crate::messaging::batch_sql::TRIES_PER_CLAIM;
+                let rows: Vec<(&str, i64, &::switchyard_core::message::SendAttempt)> = tries
+                    .iter()
+                    .flat_map(|(id, claim, attempts)| {
+                        attempts.iter().take(TRIES_PER_CLAIM as usize - 1).zip(1..).map(move |(t, k)| (*id, claim * TRIES_PER_CLAIM + k, t))
+                    })
+                    .collect();
                 for chunk in rows.chunks($crate::sql::ROWS) {
-                    let sql = $crate::sql::statement::<Self>($crate::sql::values_sql(
-                        "INSERT INTO message_attempts (message_id, n, provider, at, duration_ms, outcome, error)",
-                        chunk.len(),
-                        7,
+                    let sql = $crate::sql::statement::<Self>(format!(
+                        "{} ON CONFLICT (message_id, n) DO NOTHING",
+                        $crate::sql::values_sql(
+                            "INSERT INTO message_attempts (message_id, n, provider, at, duration_ms, outcome, error)",
+                            chunk.len(),
+                            7,
+                        )
                     ));
                     let mut query = ::sqlx::query(::sqlx::AssertSqlSafe(sql));
                     for (id, n, t) in chunk {

@@ -11,20 +11,22 @@ pub(crate) const MESSAGE_COLUMNS: &str = "id, channel, category, account, status
     request_digest, credits, attempts, next_attempt_at, last_error, created_at, updated_at";
 
 /// Inserts a message unless its idempotency key is taken; returns the id if inserted.
+/// A message is stored queued: its `due_at` (the send queue's key) is its next attempt.
 pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (id, channel, category, account,
         status, status_rank, provider, provider_message_id, recipients, subject, content,
         metadata, idempotency_key, request_digest, credits, attempts, next_attempt_at,
-        last_error, created_at, updated_at)
+        last_error, created_at, updated_at, due_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        $19, $20)
+        $19, $20, $21)
     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
 
-/// The earliest time a waiting message can be claimed: when it is due, or once its
-/// lease has expired (`lease_until < now`).
-pub(crate) const NEXT_DUE: &str = "SELECT MIN(CASE
-        WHEN lease_until IS NOT NULL AND lease_until >= next_attempt_at THEN lease_until + 1
-        ELSE next_attempt_at END)
-    FROM messages WHERE status IN ('queued', 'sending')";
+/// The earliest time a waiting message that no claim holds is due: the first entry of
+/// the send queue's index without a lease (planned with `Dialect::plan_claims`). A lease
+/// that runs out (its sender stopped) is not looked for here: claim loops poll at least
+/// once a second, and each poll claims such messages.
+pub(crate) const NEXT_DUE: &str = "SELECT due_at FROM messages
+    WHERE due_at IS NOT NULL AND lease_until IS NULL AND status IN ('queued', 'sending')
+    ORDER BY due_at, id LIMIT 1";
 
 /// The `message.sent` / `message.failed` event the hub publishes, as an application
 /// event (the server's `app_event`): source `app`, unique by its id, processed and
@@ -95,6 +97,7 @@ macro_rules! message_store_impl {
                 if limit == 0 {
                     return Ok(Vec::new());
                 }
+                Self::plan_claims(&mut *conn).await?;
                 let sql = format!("{} RETURNING {}", Self::CLAIM_MESSAGES, $crate::messaging::messages_sql::MESSAGE_COLUMNS);
                 let rows = ::sqlx::query(::sqlx::AssertSqlSafe(sql))
                     .bind(lease_until)
@@ -206,6 +209,7 @@ macro_rules! message_store_impl {
                     .bind(&stored.last_error)
                     .bind(stored.created_at)
                     .bind(stored.updated_at)
+                    .bind(stored.next_attempt_at)
                     .fetch_optional(&mut **tx)
                     .await
                     .map_err(|e| map_unique(e, "message"))?;
@@ -365,8 +369,8 @@ macro_rules! message_store_impl {
                     .zip(&changed)
                     .filter_map(|(r, m)| m.as_ref().map(|m| (r, m)))
                     .collect();
-                let tries: Vec<(&str, &[::switchyard_core::message::SendAttempt])> =
-                    done.iter().map(|(r, m)| (m.id.as_str(), r.tries.as_slice())).collect();
+                let tries: Vec<(&str, i64, &[::switchyard_core::message::SendAttempt])> =
+                    done.iter().map(|(r, m)| (m.id.as_str(), r.attempt, r.tries.as_slice())).collect();
                 Self::insert_send_attempts_in(&mut *tx, &tries).await?;
                 let sent_refs: Vec<&str> = done
                     .iter()
@@ -520,7 +524,15 @@ macro_rules! message_store_impl {
             }
 
             async fn next_message_due(&self) -> $crate::Result<Option<i64>> {
-                Ok(::sqlx::query_scalar($crate::messaging::messages_sql::NEXT_DUE).fetch_one(self.reader()).await?)
+// Planned like a claim: PostgreSQL's statistics of a queue that grew since
+                // they were taken would have it read the whole table.
+                let mut tx = self.reader().begin().await?;
+                Self::plan_claims(&mut *tx).await?;
+                let due = ::sqlx::query_scalar($crate::messaging::messages_sql::NEXT_DUE)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(due)
             }
         }
     };

@@ -127,7 +127,9 @@ pub trait MessageStore: Send + Sync {
     async fn message_history(&self, id: &str) -> Result<Vec<StatusEntry>>;
     /// Oldest first.
     async fn message_attempts(&self, id: &str) -> Result<Vec<SendAttempt>>;
-    /// The earliest time a message becomes claimable, if any is waiting.
+    /// The earliest time a waiting message that no claim holds becomes due, if any. A
+    /// message whose claim's lease ran out is claimable but not counted here: claim
+    /// loops poll at least once a second.
     async fn next_message_due(&self) -> Result<Option<i64>>;
 }
 
