@@ -17,7 +17,9 @@ pub(crate) fn insert_messages_sql(rows: usize) -> String {
         .next()
         .expect("an INSERT");
     let mut sql = crate::sql::values_sql(head, rows, MESSAGE_PARAMS);
-    sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id");
+    sql.push_str(
+        " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+    );
     sql
 }
 

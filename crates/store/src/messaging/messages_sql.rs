@@ -18,7 +18,7 @@ pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (id, channel, cate
         last_error, created_at, updated_at, due_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
         $19, $20, $21)
-    ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id";
 
 /// The earliest time a waiting message that no claim holds is due: the first entry of
 /// the send queue's index without a lease (planned with `Dialect::plan_claims`). A lease
