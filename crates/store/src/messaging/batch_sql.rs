@@ -181,7 +181,7 @@ macro_rules! message_batch_impl {
                 let rows: Vec<(&str, i64, &::switchyard_core::message::SendAttempt)> = tries
                     .iter()
                     .flat_map(|(id, claim, attempts)| {
-                        attempts.iter().take(TRIES_PER_CLAIM as usize - 1).zip(1..).map(move |(t, k)| (*id, claim * TRIES_PER_CLAIM + k, t))
+                        attempts.iter().zip(1..).map(move |(t, k)| (*id, claim * TRIES_PER_CLAIM + k, t))
                     })
                     .collect();
                 for chunk in rows.chunks($crate::sql::ROWS) {
